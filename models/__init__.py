@@ -1,0 +1,1 @@
+"""Network definition, preprocessing, inference backends, shipped weights and the model card."""

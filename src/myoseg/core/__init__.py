@@ -1,0 +1,1 @@
+"""Image-analysis core. Nothing here imports from myoseg.stream or myoseg.gadgets."""
