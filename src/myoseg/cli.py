@@ -40,7 +40,11 @@ def _register() -> None:
             if exc.name != module_name:
                 raise
             continue  # tool not written yet
-        app.command(name=name, short_help=short_help)(module.main)
+        sub_app = getattr(module, "app", None)
+        if isinstance(sub_app, typer.Typer):  # a tool with sub-commands, e.g. `myoseg dicom import|export`
+            app.add_typer(sub_app, name=name, help=short_help)
+        else:
+            app.command(name=name, short_help=short_help)(module.main)
 
 
 @app.command()
