@@ -31,6 +31,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ismrmrd
 import numpy as np
@@ -196,7 +197,7 @@ class StudyInfo:
         return info
 
 
-def _base_dataset(sop_class: str, study: StudyInfo, series_uid: str, series_number: int, instance: int,
+def _base_dataset(sop_class: Any, study: StudyInfo, series_uid: str, series_number: int, instance: int,
                   modality: str, description: str):
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -322,7 +323,7 @@ def sc_dataset(image: ismrmrd.Image, study: StudyInfo, series_uid: str, series_n
 class _MapEntry:
     image: ismrmrd.Image
     map_type: MapType
-    dataset: object = None
+    dataset: Any = None  # pydicom Dataset once written
     mask: np.ndarray | None = None
 
 
@@ -368,7 +369,7 @@ def _export_images(images: list[ismrmrd.Image], header_xml: str | None, out_dir:
         raise DicomExportError("no T1/T2 maps in the input (GADGETRON_DataRole or MYOSEG_MapType T1/T2)")
 
     written: list[Path] = []
-    segs: dict[int, object] = {}
+    segs: dict[int, Any] = {}
     for series_index in sorted(maps):
         entries = sorted(maps[series_index], key=lambda e: (int(e.image.slice), int(e.image.image_index)))
         series_uid = generate_uid()
@@ -416,7 +417,7 @@ def _export_images(images: list[ismrmrd.Image], header_xml: str | None, out_dir:
 def _segmentation(hd, entries: list[_MapEntry], series_index: int, generate_uid):
     from pydicom.sr.codedict import codes
 
-    labels = np.stack([e.mask for e in entries]).astype(np.uint8)
+    labels = np.stack([e.mask for e in entries if e.mask is not None]).astype(np.uint8)
     descriptions = []
     algorithm = hd.AlgorithmIdentificationSequence(
         name="myoseg", version=__version__, family=codes.cid7162.ArtificialIntelligence)
@@ -457,7 +458,7 @@ def _seg_frame(seg, source_sop_uid: str, segment_number: int) -> int | None:
     return None
 
 
-def _structured_report(hd, maps: dict[int, list[_MapEntry]], segs: dict[int, object], study: StudyInfo,
+def _structured_report(hd, maps: dict[int, list[_MapEntry]], segs: dict[int, Any], study: StudyInfo,
                        generate_uid):
     from pydicom.sr.codedict import codes
 

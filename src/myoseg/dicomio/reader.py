@@ -50,6 +50,9 @@ META_DICOM_SERIES_NUMBER = "DICOM_SeriesNumber"
 META_DICOM_INSTANCE_NUMBER = "DICOM_InstanceNumber"
 
 
+_NOT_IMAGE_MODALITIES = {"SEG", "SR", "RTSTRUCT", "PR", "KO", "REG", "DOC"}
+
+
 class DicomImportError(ValueError):
     """Nothing importable, or a file/series that cannot be turned into a map."""
 
@@ -120,11 +123,12 @@ def _read_datasets(path: Path) -> list:
         except (InvalidDicomError, OSError, EOFError, ValueError, TypeError):
             skipped += 1
             continue
-        if "PixelData" not in ds:
-            skipped += 1
+        if "PixelData" not in ds or str(_get(ds, "Modality", "")) in _NOT_IMAGE_MODALITIES \
+                or int(_get(ds, "SamplesPerPixel", 1)) != 1:
+            skipped += 1  # SEG, SR, RT objects, colour captures: never maps
             continue
         datasets.append(ds)
-    log.info("DICOM import: %d object(s) with pixel data under %s (%d other file(s) skipped)",
+    log.info("DICOM import: %d greyscale image object(s) under %s (%d other file(s) skipped)",
              len(datasets), path, skipped)
     return datasets
 
@@ -322,8 +326,9 @@ def recognise_map_type(texts: Iterable[str], quantity: MapType | None = None,
     if quantity is not None:
         return quantity, "RWVM quantity code"
     joined = " | ".join(t for t in texts if t).upper().replace("-", "_")
-    if _NOT_A_MAP.search(joined.replace("_", " ")) and not units_ms:
-        return None, f"looks like a non-map image ({_NOT_A_MAP.search(joined.replace('_', ' ')).group(0)})"
+    not_a_map = _NOT_A_MAP.search(joined.replace("_", " "))
+    if not_a_map is not None and not units_ms:
+        return None, f"looks like a non-map image ({not_a_map.group(0)})"
     is_map = units_ms or bool(_MAP.search(joined))
     t1, t2 = bool(_T1.search(joined)), bool(_T2.search(joined))
     if not is_map:
@@ -354,7 +359,7 @@ def collect_map_series(path: Path, map_type: MapType | str | None = None) -> lis
                         _get(ds, "InstanceNumber", "?"), exc)
     result: list[MapSeries] = []
     used: dict[MapType, int] = defaultdict(int)
-    for key in sorted(by_series, key=lambda k: (by_series[k][0].series_number, k)):
+    for key in sorted(by_series, key=lambda k: (by_series[k][0].series_number, by_series[k][0].series_description, k)):
         frames = by_series[key]
         f0 = frames[0]
         if forced is not None:
@@ -362,8 +367,9 @@ def collect_map_series(path: Path, map_type: MapType | str | None = None) -> lis
         else:
             votes = [recognise_map_type(f.texts, f.quantity, f.units_ms) for f in frames]
             types = {v[0] for v in votes}
-            if len(types) == 1 and None not in types:
-                mt, why = votes[0]
+            first, why = votes[0]
+            if len(types) == 1 and first is not None:
+                mt = first
             else:
                 reasons = sorted({v[1] for v in votes if v[0] is None}) or ["mixed T1/T2 frames"]
                 log.info("DICOM import: series %d %r skipped: %s (use --map-type T1|T2 to force)",
