@@ -141,6 +141,14 @@ class Gadget(abc.ABC):
         """After an error: give back, in order, every item received but not yet yielded."""
         return []
 
+    @classmethod
+    def warm_up(cls, config: GadgetConfig) -> None:
+        """Load, once per process, what the first scan would otherwise wait for (e.g. the model).
+
+        `myoseg serve` calls it at start-up for every step of the default pipeline. Raise to report that the
+        step cannot run; the server logs it and keeps serving (the maps still come back, marked).
+        """
+
 
 def mark_error(item: Item, message: str) -> None:
     """Attach an error to an image's meta; pixels and header stay untouched."""

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from myoseg.gadgets.base import Gadget, GadgetConfig, Item
 
+from myoseg.stream.external import gadgetron_target
+
 
 class PassThrough(Gadget):
     Config = GadgetConfig
@@ -13,3 +15,7 @@ class PassThrough(Gadget):
 
     def handle(self, item: Item) -> Iterable[Item]:
         yield item
+
+
+# Gadgetron target: <execute name="myoseg.gadgets.passthrough" target="passthrough" type="python"/>
+passthrough = gadgetron_target(PassThrough)
