@@ -28,7 +28,7 @@ class BrokenStep(Gadget):
 
     def __init__(self, stage: str, message: str, context: StreamContext, report_text: bool = True) -> None:
         super().__init__(GadgetConfig(), context)
-        self.name = stage  # type: ignore[misc] - timings and logs name the step that failed
+        self.name = stage  # type: ignore[misc]  # timings and logs name the step that failed
         self.message = message
         self._report = report_text
 

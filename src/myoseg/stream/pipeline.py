@@ -111,7 +111,7 @@ class _LineBuilder(ET.TreeBuilder):
         self.parser: Any = None
 
     def start(self, tag: Any, attrs: Any) -> Any:
-        element = super().start(tag, attrs)
+        element: Any = super().start(tag, attrs)
         element.sourceline = self.parser.parser.CurrentLineNumber if self.parser is not None else None
         return element
 
@@ -122,7 +122,8 @@ def _parse_xml(raw: bytes, source: str) -> _LineElement:
     builder.parser = parser
     try:
         parser.feed(raw)
-        return parser.close()
+        root: _LineElement = parser.close()
+        return root
     except SafeET.ParseError as exc:
         line = exc.position[0] if getattr(exc, "position", None) else None
         raise PipelineError(f"malformed XML: {exc}", source, line) from None

@@ -28,6 +28,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TypeAlias
 
 import defusedxml.ElementTree as SafeET
 import ismrmrd
@@ -127,7 +128,7 @@ class RemoteError:
     text: str
 
 
-Message = ConfigFile | ConfigScript | Header | Close | RemoteError | Item
+Message: TypeAlias = ConfigFile | ConfigScript | Header | Close | RemoteError | Item
 
 
 # --- readers ----------------------------------------------------------------------------------------
