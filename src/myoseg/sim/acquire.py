@@ -1,0 +1,206 @@
+"""From anatomy to fitted maps: partial volume, k-space sampling, noise, shading, motion, banding, fitting.
+
+Per plane: the anatomy is sampled on a 2x finer in-plane grid at 3 depths through the slice (slice profile
+weights), the signals of every inversion / T2-prep image are computed there and averaged through the slice
+(through-plane partial volume), multiplied by coil shading, Fourier transformed and cropped to the
+acquisition matrix (in-plane partial volume and Gibbs ringing), reduced phase resolution and partial
+Fourier zero-fill blur the phase direction, each image gets its own residual motion (phase ramp), then
+complex Gaussian noise and the magnitude (Rician). The maps come from the same fits a scanner uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from myoseg.core.types import MapType
+from myoseg.sim.anatomy import Body, evaluate
+from myoseg.sim.fields import SmoothField
+from myoseg.sim.signal import (
+    MolliProtocol,
+    T2PrepProtocol,
+    fit_molli,
+    fit_t2,
+    molli_signal,
+    t2prep_signal,
+)
+from myoseg.sim.tissues import Tissue, TissueSet
+from myoseg.sim.views import Plane, plane_points
+
+OVERSAMPLE = 2
+SLICE_OFFSETS = np.array([-1.0 / 3.0, 0.0, 1.0 / 3.0])  # x thickness
+SLICE_WEIGHTS = np.array([0.28, 0.44, 0.28])
+# relative texture amplitude per tissue (smooth within-tissue variation)
+_TEXTURE = np.zeros(len(Tissue), dtype=np.float32)
+for _t, _a in {
+    Tissue.FAT: 0.06, Tissue.MUSCLE: 0.04, Tissue.LUNG: 0.15, Tissue.LIVER: 0.04, Tissue.SPLEEN: 0.04,
+    Tissue.MYO: 0.02, Tissue.RV_MYO: 0.03, Tissue.BLOOD: 0.02, Tissue.LV_BLOOD: 0.012, Tissue.RV_BLOOD: 0.015,
+    Tissue.MARROW: 0.05, Tissue.STOMACH: 0.1, Tissue.FLUID: 0.05,
+}.items():
+    _TEXTURE[_t] = _a
+
+
+@dataclass
+class AcqParams:
+    """Per-subject acquisition choices (shared by all views of one subject)."""
+
+    snr: dict[MapType, float]  # myocardium signal / noise sigma in the fully relaxed image
+    phase_res: float  # fraction of phase lines acquired (before zero-fill interpolation)
+    partial_fourier: float
+    motion_mm: float  # RMS residual in-plane shift per image after motion correction
+    banding: bool
+    mask_background: bool
+    flip_field: SmoothField
+    flip_amplitude: float
+    coil_centres: np.ndarray  # (k, 3) patient mm
+    coil_width: float
+    info: dict = field(default_factory=dict)
+
+
+def sample_acq(rng: np.random.Generator, body: Body, field_strength_t: float) -> AcqParams:
+    ax, ay = body.ax, body.ay
+    n_coils = 8
+    xs = rng.uniform(-ax * 0.8, ax * 0.8, n_coils)
+    ys = np.where(np.arange(n_coils) % 2 == 0, -ay - 25.0, ay + 25.0)
+    zs = rng.uniform(-80.0, 40.0, n_coils)
+    return AcqParams(
+        snr={MapType.T1: float(rng.uniform(12.0, 60.0)), MapType.T2: float(rng.uniform(15.0, 70.0))},
+        phase_res=float(rng.uniform(0.6, 1.0)), partial_fourier=float(rng.choice([0.75, 0.875, 1.0])),
+        motion_mm=float(rng.choice([0.0, 0.3, 0.6, 1.0, 1.6], p=[0.25, 0.3, 0.2, 0.15, 0.1])),
+        banding=bool(rng.random() < 0.12), mask_background=bool(rng.random() < 0.5),
+        flip_field=SmoothField(rng, (200.0, 500.0), 4),
+        flip_amplitude=0.12 if field_strength_t > 2 else 0.04,
+        coil_centres=np.stack([xs, ys, zs], axis=1), coil_width=rng.uniform(90.0, 160.0),
+    )
+
+
+@dataclass
+class PlaneTruth:
+    labels: np.ndarray  # uint8 (rows, cols)
+    t1: np.ndarray  # true tissue T1 at pixel centres (ms)
+    t2: np.ndarray
+    tissue: np.ndarray  # int8 tissue class at pixel centres
+    # fine-grid per-point properties for the signal simulation (n_off, Rf, Cf)
+    f_t1: np.ndarray
+    f_t2: np.ndarray
+    f_pd: np.ndarray
+    f_flip: np.ndarray
+    f_coil: np.ndarray  # (Rf, Cf)
+    band: np.ndarray | None  # (Rf, Cf) 0..1 banding weight
+
+
+def sample_plane(body: Body, tissues: TissueSet, plane: Plane, acq: AcqParams, rng: np.random.Generator) -> PlaneTruth:
+    offs = SLICE_OFFSETS * plane.thickness_mm
+    pts = plane_points(plane, OVERSAMPLE, offs)  # (n_off, Rf, Cf, 3)
+    n_off, rf, cf, _ = pts.shape
+    flat = pts.reshape(-1, 3)
+    smp = evaluate(body, flat)
+    tis = smp.tissue.astype(np.intp)
+    tex = 1.0 + _TEXTURE[tis] * smp.texture
+    t1 = tissues.t1[tis] * tex
+    t2 = tissues.t2[tis] * (1.0 + 0.7 * _TEXTURE[tis] * smp.texture)
+    pd = tissues.pd[tis] * (1.0 + 0.5 * _TEXTURE[tis] * smp.texture)
+    if (smp.lesion > 0).any():
+        lw = smp.lesion
+        t1 = t1 * (1 - lw) + tissues.lesion_t1 * lw
+        t2 = t2 * (1 - lw) + tissues.lesion_t2 * lw
+    flip = 1.0 + acq.flip_amplitude * acq.flip_field(flat)
+    centre = pts[n_off // 2]
+    d2 = ((centre[:, :, None, :] - acq.coil_centres[None, None, :, :]) ** 2).sum(-1)
+    coil = np.sqrt((np.exp(-d2 / (2 * acq.coil_width**2)) ** 2).sum(-1)) + 0.05
+    coil = (coil / np.median(coil)).astype(np.float32)
+    band = None
+    if acq.banding:
+        band = _band(rng, rf, cf, plane.spacing_mm / OVERSAMPLE)
+        flip = flip.reshape(n_off, rf, cf) * (1.0 - 0.45 * band[None])
+        flip = flip.reshape(-1)
+
+    # labels: per-class fractions with the slice profile and a triangle kernel centred on coarse pixels
+    lab = smp.label.reshape(n_off, rf, cf)
+    fracs = []
+    for c in range(4):
+        f = np.tensordot(SLICE_WEIGHTS, (lab == c).astype(np.float32), axes=1)
+        f = ndimage.correlate1d(f, [0.25, 0.5, 0.25], axis=0, mode="nearest")
+        f = ndimage.correlate1d(f, [0.25, 0.5, 0.25], axis=1, mode="nearest")
+        fracs.append(f[::OVERSAMPLE, ::OVERSAMPLE])
+    labels = np.argmax(np.stack(fracs), axis=0).astype(np.uint8)
+    shape = (n_off, rf, cf)
+    c_t1 = t1.reshape(shape)[n_off // 2, ::OVERSAMPLE, ::OVERSAMPLE]
+    c_t2 = t2.reshape(shape)[n_off // 2, ::OVERSAMPLE, ::OVERSAMPLE]
+    c_tis = smp.tissue.reshape(shape)[n_off // 2, ::OVERSAMPLE, ::OVERSAMPLE]
+    return PlaneTruth(
+        labels=labels, t1=c_t1.astype(np.float32), t2=c_t2.astype(np.float32), tissue=c_tis,
+        f_t1=t1.reshape(shape).astype(np.float32), f_t2=t2.reshape(shape).astype(np.float32),
+        f_pd=pd.reshape(shape).astype(np.float32), f_flip=flip.reshape(shape).astype(np.float32),
+        f_coil=coil, band=band,
+    )
+
+
+def _band(rng: np.random.Generator, rf: int, cf: int, d: float) -> np.ndarray:
+    """A curved dark off-resonance band (bSSFP) a few mm wide somewhere across the heart region."""
+    yy, xx = np.mgrid[0:rf, 0:cf].astype(np.float32)
+    cy, cx = rf * rng.uniform(0.3, 0.7), cf * rng.uniform(0.3, 0.7)
+    r0 = rng.uniform(25.0, 70.0) / d
+    r = np.hypot(yy - cy - r0 * rng.choice([-1, 1]), xx - cx)
+    width = rng.uniform(2.0, 5.0) / d
+    return np.exp(-(((r - r0) / width) ** 2)).astype(np.float32)
+
+
+def _acquire(
+    signals: np.ndarray, truth: PlaneTruth, plane: Plane, acq: AcqParams, snr: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Fine-grid signed signals (n_img, n_off*Rf*Cf) -> magnitude images (n_img, rows, cols)."""
+    n_img = signals.shape[0]
+    n_off, rf, cf = truth.f_t1.shape
+    sig = np.tensordot(SLICE_WEIGHTS, signals.reshape(n_img, n_off, rf, cf), axes=([0], [1]))  # (n_img, rf, cf)
+    sig = sig * truth.f_coil[None]
+    if truth.band is not None:
+        sig = sig * (1.0 - 0.7 * truth.band[None])
+    rows, cols = plane.rows, plane.cols
+    k = np.fft.fftshift(np.fft.fft2(sig), axes=(-2, -1))
+    r0, c0 = (rf - rows) // 2, (cf - cols) // 2
+    k = k[:, r0 : r0 + rows, c0 : c0 + cols]
+    # phase direction = rows: reduced resolution and partial Fourier (zero-filled)
+    ky = np.arange(rows) - rows // 2
+    keep = np.abs(ky) <= acq.phase_res * rows / 2.0
+    if acq.partial_fourier < 1.0:
+        keep &= ky >= -(acq.partial_fourier - 0.5) * acq.phase_res * rows
+    window = keep.astype(np.float32)
+    # a mild raised-cosine edge on the acquired window (scanner k-space filter)
+    k = k * window[None, :, None]
+    if acq.motion_mm > 0:
+        kx = np.arange(cols) - cols // 2
+        shifts = rng.normal(0.0, acq.motion_mm, (n_img, 2)) / plane.spacing_mm
+        if rng.random() < 0.3:  # one badly registered image
+            shifts[rng.integers(n_img)] += rng.normal(0.0, 2.5, 2) / plane.spacing_mm
+        ramp = np.exp(
+            -2j * np.pi * (shifts[:, 0, None, None] * ky[None, :, None] / rows + shifts[:, 1, None, None] * kx[None, None, :] / cols)
+        )
+        k = k * ramp
+    img = np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1))) * (rows * cols) / (rf * cf)
+    myo = truth.labels == 2
+    ref_img = np.abs(img[np.argmax(np.abs(img).reshape(n_img, -1).mean(1))])
+    ref = float(np.median(ref_img[myo])) if myo.sum() > 10 else float(np.percentile(ref_img, 90)) * 0.5
+    sigma = ref / snr
+    noise = rng.normal(0.0, sigma, img.shape) + 1j * rng.normal(0.0, sigma, img.shape)
+    return np.abs(img + noise).astype(np.float32), sigma
+
+
+def acquire_t1(truth: PlaneTruth, plane: Plane, acq: AcqParams, proto: MolliProtocol, rng: np.random.Generator):
+    sig, ti = molli_signal(truth.f_t1.ravel(), truth.f_t2.ravel(), truth.f_pd.ravel(), proto, truth.f_flip.ravel())
+    images, sigma = _acquire(sig, truth, plane, acq, acq.snr[MapType.T1], rng)
+    t1 = fit_molli(images, ti)[0]
+    if acq.mask_background:
+        t1[images.max(axis=0) < 4.0 * sigma] = 0.0
+    return t1, images, ti
+
+
+def acquire_t2(truth: PlaneTruth, plane: Plane, acq: AcqParams, proto: T2PrepProtocol, rng: np.random.Generator):
+    sig = t2prep_signal(truth.f_t1.ravel(), truth.f_t2.ravel(), truth.f_pd.ravel(), proto, truth.f_flip.ravel())
+    images, sigma = _acquire(sig, truth, plane, acq, acq.snr[MapType.T2], rng)
+    t2 = fit_t2(images, proto.te_ms)[0]
+    if acq.mask_background:
+        t2[images[0] < 4.0 * sigma] = 0.0
+    return t2, images
