@@ -10,6 +10,7 @@ attached to each image's meta and reported once as a FIRE-style "ERROR ..." text
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import dataclasses
 import logging
 import time
@@ -17,7 +18,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar, TypeVar, Union, get_type_hints
+from typing import Any, ClassVar, ParamSpec, TypeVar, Union, get_type_hints
 
 import ismrmrd
 
@@ -142,7 +143,7 @@ class Gadget(abc.ABC):
         return []
 
     @classmethod
-    def warm_up(cls, config: GadgetConfig) -> None:
+    def warm_up(cls, config: GadgetConfig) -> None:  # noqa: B027 - an optional hook, not abstract
         """Load, once per process, what the first scan would otherwise wait for (e.g. the model).
 
         `myoseg serve` calls it at start-up for every step of the default pipeline. Raise to report that the
@@ -209,3 +210,32 @@ def build(gadget_cls: type[Gadget], properties: Mapping[str, str], context: Stre
     """Parse properties (raising PropertyError) and construct the gadget."""
     config = gadget_cls.Config.from_properties(properties, gadget=gadget_cls.name)
     return gadget_cls(config, context)
+
+
+# --- processing budget (watchdog) ------------------------------------------------------------------------
+P = ParamSpec("P")
+R = TypeVar("R")
+_BUDGET_WORKERS = 4
+_budget_pool = concurrent.futures.ThreadPoolExecutor(max_workers=_BUDGET_WORKERS, thread_name_prefix="myoseg-budget")
+
+
+class BudgetExceeded(TimeoutError):
+    """A step took longer than its processing budget (the work may still finish in the background)."""
+
+
+def call_with_budget(budget_ms: float | None, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run fn(*args, **kwargs), raising BudgetExceeded after budget_ms (None or <= 0: no budget).
+
+    For a gadget's slow, self-contained call (model inference): raise out of `handle` and run_gadget sends
+    the original on with the error, and the connection continues. A call that overruns keeps one of a few
+    shared worker threads until it returns (Python cannot kill it); later calls that find every worker busy
+    wait within their own budget, so the scanner still gets every map back in bounded time.
+    """
+    if budget_ms is None or budget_ms <= 0:
+        return fn(*args, **kwargs)
+    future = _budget_pool.submit(fn, *args, **kwargs)
+    try:
+        return future.result(timeout=budget_ms / 1e3)
+    except concurrent.futures.TimeoutError:
+        future.cancel()  # drops it if it never started
+        raise BudgetExceeded(f"took longer than the processing budget of {budget_ms:.0f} ms") from None
