@@ -142,8 +142,8 @@ class Gadget(abc.ABC):
         """After an error: give back, in order, every item received but not yet yielded."""
         return []
 
-    @classmethod
-    def warm_up(cls, config: GadgetConfig) -> None:  # noqa: B027 - an optional hook, not abstract
+    @classmethod  # noqa: B027 - an optional hook, deliberately not abstract
+    def warm_up(cls, config: GadgetConfig) -> None:
         """Load, once per process, what the first scan would otherwise wait for (e.g. the model).
 
         `myoseg serve` calls it at start-up for every step of the default pipeline. Raise to report that the
