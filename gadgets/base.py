@@ -162,16 +162,16 @@ def run_gadget(gadget: Gadget, items: Iterable[Item]) -> Iterator[Item]:
     """Drive one gadget over a stream with the pass-through guarantee (see module docstring)."""
     stage = gadget.name
     for item in items:
-        produced: list[Item] = []
         started = time.perf_counter()
         try:
             # Collect before yielding: an exception half-way must not leave half an answer downstream.
             produced = list(gadget.handle(item))
         except Exception as exc:  # noqa: BLE001 - the guarantee: never let one image kill the stream
+            # Record before yielding: downstream steps run while we yield, and are not this stage's time.
+            gadget.context.record(stage, (time.perf_counter() - started) * 1e3)
             yield from _recover(gadget, stage, exc, [*gadget.release_held(), item])
             continue
-        finally:
-            gadget.context.record(stage, (time.perf_counter() - started) * 1e3)
+        gadget.context.record(stage, (time.perf_counter() - started) * 1e3)
         yield from produced
     try:
         tail = list(gadget.close())

@@ -10,7 +10,7 @@ import logging
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import ismrmrd
 
@@ -72,6 +72,10 @@ class ChainRun:
         self.counts: Counter[str] = Counter()
         self.started = time.perf_counter()
 
+    @property
+    def stage_names(self) -> list[str]:
+        return [g.name for g in self.gadgets]
+
     def run(self, items: Iterable[Item]) -> Iterator[Item]:
         stream: Iterable[Item] = self._count(items, "in")
         for gadget in self.gadgets:
@@ -94,15 +98,17 @@ class ChainRun:
         if c["text_out"]:
             parts.append(f"texts {c['text_out']}")
         parts.append(f"errors {c['errors']}")
-        parts.append("stages " + (format_timings(self.context) or "-"))
+        parts.append("stages " + (format_timings(self.context, self.stage_names) or "-"))
         parts.append(f"total {1e3 * (time.perf_counter() - self.started):.0f} ms")
         return " | ".join(parts)
 
 
-def format_timings(context: StreamContext) -> str:
-    """'segment 41.2 ms (n=8), quantify 1.1 ms (n=8)': median per item of each stage, in chain order."""
-    return ", ".join(f"{stage} {statistics.median(ms):.1f} ms (n={len(ms)})"
-                     for stage, ms in context.timings_ms.items() if ms)
+def format_timings(context: StreamContext, order: Sequence[str] = ()) -> str:
+    """'segment 41.2 ms (n=8), quantify 1.1 ms (n=8)': median per item of each stage, stages in `order` first."""
+    timings = context.timings_ms
+    stages = [s for s in order if s in timings] + [s for s in timings if s not in order]
+    return ", ".join(f"{stage} {statistics.median(timings[stage]):.1f} ms (n={len(timings[stage])})"
+                     for stage in stages if timings[stage])
 
 
 def _kind(item: Item) -> str:

@@ -127,7 +127,7 @@ def run_in_process(items: Iterable[Item], spec: PipelineSpec, header_xml: str | 
         if on_item is not None:
             on_item(item)
     result.seconds = time.perf_counter() - started
-    result.timings = format_timings(context)
+    result.timings = format_timings(context, run.stage_names)
     return result
 
 
