@@ -273,6 +273,8 @@ def make_result(maps: list[ismrmrd.Image]) -> list[ismrmrd.Image]:
         im.meta[mk.PIXELS] = str(int(myo.size))
         im.meta[mk.SEPTAL_MS] = "987.5"
         im.meta[mk.AHA_MS] = ["1001", "1002", "nan", "1004", "1005", "1006"]
+        if n == 0:  # as gadgets/quantify.py writes it: values numbered by MYOSEG_AHA_Segments
+            im.meta["MYOSEG_AHA_Segments"] = ["1", "2", "3", "4", "5", "6"]  # (basal, whatever the view says)
         im.meta[mk.QUALITY] = "0.91"
         im.meta[mk.STATUS] = "ok"
         im.meta[mk.IMAGE_COMMENTS] = f"T1 myo {myo.mean():.0f} ms | sept 988 | Q ok"
@@ -360,7 +362,13 @@ def test_export_seg_sr_and_maps(result_file: Path, tmp_path: Path, caplog: pytes
         sited = [m for m in group.get_measurements() if m.finding_sites]
         septal = [m for m in sited if m.finding_sites[0].value.value == "589001"]
         assert len(septal) == 1 and septal[0].value == pytest.approx(987.5)
-        assert len(sited) == 1 + 5  # septal + the 5 defined mid AHA segments
+        assert len(sited) == 1 + 5  # septal + the 5 defined AHA segments
+        from pydicom.sr.codedict import codes
+
+        sites = {m.finding_sites[0].value.value for m in sited}
+        expected = codes.SCT.LeftVentricleBasalAnteriorSegment if slice_index == 0 \
+            else codes.SCT.LeftVentricleMidAnteriorSegment
+        assert expected.value in sites
 
     # no patient identifiers in logs, warnings or console output
     captured = capsys.readouterr()

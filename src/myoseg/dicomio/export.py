@@ -69,6 +69,9 @@ AHA_CODES = [
 ]
 
 
+AHA_SEGMENTS_KEY = getattr(mk, "AHA_SEGMENTS", "MYOSEG_AHA_Segments")  # segment numbers of MYOSEG_AHA_ms
+
+
 class DicomExportError(ValueError):
     pass
 
@@ -546,11 +549,15 @@ def _structured_report(hd, maps: dict[int, list[_MapEntry]], segs: dict[int, Any
 
 
 def _aha_values(image: ismrmrd.Image) -> list[tuple[int, float]]:
-    """(AHA segment 1..16, value) from MYOSEG_AHA_ms: 16 values (segments 1..16), or 6 / 4 values for the
-    slice's level (MYOSEG_View basal/mid -> 1-6 / 7-12, apical -> 13-16). NaN/empty entries are skipped."""
+    """(AHA segment 1..16, value) from MYOSEG_AHA_ms, numbered by MYOSEG_AHA_Segments when present; else
+    16 values (segments 1..16), or 6 / 4 values for the slice's level (MYOSEG_View basal/mid -> 1-6 / 7-12,
+    apical -> 13-16). NaN/empty entries are skipped."""
     values = meta_floats(image, mk.AHA_MS)
     if not values:
         return []
+    numbers = meta_floats(image, AHA_SEGMENTS_KEY)
+    if numbers and len(numbers) == len(values) and all(n is not None and 1 <= n <= 16 for n in numbers):
+        return [(int(n), v) for n, v in zip(numbers, values, strict=True) if n is not None and v is not None]
     view = (meta_str(image, mk.VIEW) or "").lower()
     if len(values) == 16:
         first = 1
