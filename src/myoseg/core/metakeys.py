@@ -44,3 +44,14 @@ ROLE_OVERLAY = "overlay"
 STATUS_OK = "ok"
 STATUS_REVIEW = "review"
 STATUS_ERROR = "error"
+
+# --- written by the results gadgets (segment / quantify / emit), beyond the contract's minimum ---
+REVIEW = "MYOSEG_Review"  # list: why the status is `review`
+WARNINGS = "MYOSEG_Warnings"  # list: intake/refinement findings that did not need review
+QUALITY_PARTS = "MYOSEG_QualityParts"  # e.g. "tta=0.95 confidence=0.88 refine=0.99"
+BACKEND = "MYOSEG_Backend"
+NAN_PIXELS = "MYOSEG_NaNPixels"  # myocardial pixels excluded because the map is NaN/Inf there
+SEPTAL_PIXELS = "MYOSEG_SeptalPixels"
+AHA_SEGMENTS = "MYOSEG_AHA_Segments"  # list: segment numbers of MYOSEG_AHA_ms (1-6, 7-12 or 13-16)
+RV_INSERTION = "MYOSEG_RVInsertion"  # [x_anterior, y_anterior, x_inferior, y_inferior] (pixels)
+ORIGINAL_IMAGE_COMMENTS = "MYOSEG_OriginalImageComments"

@@ -1,0 +1,192 @@
+"""Segment gadget: each T1/T2 map -> intake -> U-Net (Segmenter) -> refine -> the map + its mask.
+
+For every map it yields the original (pixels and header untouched; meta added: MYOSEG_MapType, MYOSEG_View,
+MYOSEG_Quality, MYOSEG_Model, MYOSEG_Status, ...) followed at once by its mask (uint16 labels, same slice,
+image_index and geometry, series = source + mask_series_offset, MYOSEG_Role=mask). Everything else passes
+through. A map we cannot process (complex, 3D, tiny, constant, unknown scale...) goes back with
+MYOSEG_Status=error and the reason, plus an "ERROR ..." text. A model that cannot be loaded raises here, and
+run_gadget returns the map marked as an error.
+
+The Segmenter is loaded lazily on the first map (or by `warm_up`) and cached once per process, keyed by
+(model, backend, threads), so a warm server pays the load once for all connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import ismrmrd
+import numpy as np
+from myoseg.gadgets.base import Gadget, GadgetConfig, Item, TextMessage
+from myoseg.models.api import SegmentationInput, Segmenter
+
+from myoseg.core import metakeys as mk
+from myoseg.core.derived import add_time, append_list, mask_image, set_review
+from myoseg.core.intake import MAX_MATRIX, MIN_MATRIX, read_map
+from myoseg.core.quality import DEFAULT_THRESHOLD, slice_quality
+from myoseg.core.refine import DEFAULT_ERODE_MM, refine
+from myoseg.core.roi import ROI_MYOSEG
+from myoseg.core.types import NUM_CLASSES, MapType, View
+from myoseg.stream.external import gadgetron_target
+
+log = logging.getLogger("myoseg.gadgets.segment")
+
+
+class Backend(StrEnum):
+    AUTO = "auto"
+    ONNXRUNTIME = "onnxruntime"
+    TORCH = "torch"
+    TENSORRT = "tensorrt"
+
+    @classmethod
+    def parse(cls, value: str) -> Backend:
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise ValueError(f"expected one of {[b.value for b in cls]}") from None
+
+
+@dataclass(frozen=True)
+class SegmentConfig(GadgetConfig):
+    model: str | None = None  # sidecar .json / .onnx / folder; None = the shipped model
+    backend: Backend = Backend.AUTO
+    threads: int | None = None  # intra-op threads; None = the backend's choice
+    tta: bool = True  # flip test-time augmentation (feeds the quality score)
+    quality_threshold: float = DEFAULT_THRESHOLD  # quality below this -> MYOSEG_Status=review
+    erode_mm: float = DEFAULT_ERODE_MM  # erode the blood/myocardium border by this much (mm)
+    mask_series_offset: int = 100  # mask series = source series + this
+    map_type: MapType | None = None  # override: treat every map as T1 or T2
+    view: View | None = None  # override: basal|mid|apical|sax|4ch
+    min_matrix: int = MIN_MATRIX  # smaller maps are returned unprocessed
+    max_matrix: int = MAX_MATRIX  # larger maps are returned unprocessed
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.quality_threshold <= 1.0:
+            raise ValueError(f"quality_threshold must be within 0..1, got {self.quality_threshold}")
+        if not 0.0 <= self.erode_mm <= 5.0:
+            raise ValueError(f"erode_mm must be within 0..5 mm, got {self.erode_mm}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if self.mask_series_offset == 0:
+            raise ValueError("mask_series_offset must not be 0 (the mask would share the map's series)")
+        if not 8 <= self.min_matrix <= self.max_matrix:
+            raise ValueError("need 8 <= min_matrix <= max_matrix")
+
+
+# --- the per-process model cache ----------------------------------------------------------------------
+
+_CACHE: dict[tuple[str | None, str, int | None], Segmenter] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_segmenter(model: str | None, backend: str, threads: int | None) -> Segmenter:
+    """The cached Segmenter for (model, backend, threads); loaded on first use. Raises a clear error."""
+    key = (model, backend, threads)
+    with _CACHE_LOCK:
+        segmenter = _CACHE.get(key)
+        if segmenter is None:
+            try:
+                from myoseg.models.segmenter import load_segmenter
+
+                segmenter = load_segmenter(model=model, backend=backend, threads=threads)
+            except Exception as exc:
+                raise RuntimeError(f"cannot load the model (model={model or 'shipped default'}, backend={backend}): "
+                                   f"{type(exc).__name__}: {exc}") from exc
+            _CACHE[key] = segmenter
+            log.info("model %s loaded on %s", segmenter.model_id, segmenter.backend_name)
+    return segmenter
+
+
+def cache_segmenter(segmenter: Segmenter, model: str | None = None, backend: str = "auto", threads: int | None = None) -> None:
+    """Put a ready Segmenter in the cache (tests, or an embedding application)."""
+    with _CACHE_LOCK:
+        _CACHE[(model, backend, threads)] = segmenter
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+# --- the gadget ---------------------------------------------------------------------------------------
+
+
+class Segment(Gadget):
+    Config = SegmentConfig
+    name = "segment"
+    config: SegmentConfig
+
+    @classmethod
+    def warm_up(cls, config: GadgetConfig) -> None:
+        cfg = config if isinstance(config, SegmentConfig) else SegmentConfig()
+        get_segmenter(cfg.model, cfg.backend.value, cfg.threads)
+
+    def handle(self, item: Item) -> Iterable[Item]:
+        if not isinstance(item, ismrmrd.Image):
+            return [item]
+        started = time.perf_counter()
+        cfg = self.config
+        intake = read_map(item, cfg.map_type, cfg.view, self.context.header, cfg.min_matrix, cfg.max_matrix)
+        where = f"series {item.image_series_index}, slice {item.slice}, image {item.image_index}"
+        if intake.map is None:
+            if not intake.is_map:
+                log.debug("pass-through (%s): %s", where, intake.reason)
+                return [item]
+            message = f"ERROR myoseg segment: {where}: {intake.reason}; the map is returned unprocessed"
+            log.warning("%s [conn %s]", message, self.context.connection_id)
+            if intake.map_type is not None:
+                item.meta[mk.MAP_TYPE] = intake.map_type.value
+            item.meta[mk.STATUS] = mk.STATUS_ERROR
+            item.meta[mk.ERROR] = str(intake.reason)[:500]
+            return [item, TextMessage(message)]
+
+        mapped = intake.map
+        meta = item.meta
+        for key in [k for k in meta if k.startswith("MYOSEG_") or k.startswith(ROI_MYOSEG)]:
+            del meta[key]  # results of an earlier pass (a replayed output file) are replaced, not mixed
+        meta[mk.MAP_TYPE] = mapped.map_type.value  # known even if the model step fails below
+        meta[mk.VIEW] = mapped.view.value
+
+        segmenter = get_segmenter(cfg.model, cfg.backend.value, cfg.threads)
+        result = segmenter.segment(
+            [SegmentationInput(mapped.values_ms, mapped.geometry.spacing_mm, mapped.map_type)], tta=cfg.tta
+        )[0]
+        labels = np.asarray(result.labels)
+        if labels.shape != mapped.shape:
+            raise ValueError(f"model returned labels of shape {labels.shape} for a {mapped.shape} map ({where})")
+        if labels.size and int(labels.max()) >= NUM_CLASSES:
+            raise ValueError(f"model returned label {int(labels.max())} (expected 0..{NUM_CLASSES - 1})")
+        refined = refine(labels, mapped.view, mapped.geometry.spacing_mm, cfg.erode_mm)
+        topology = refined.before_erosion if refined.before_erosion is not None else refined.labels
+        quality = slice_quality(labels, topology, result.probabilities, result.tta_labels)
+
+        review = list(intake.review) + list(refined.review)
+        if quality.score < cfg.quality_threshold:
+            review.append(f"low segmentation quality {quality.score:.2f} < {cfg.quality_threshold:.2f} ({quality.describe()})")
+        notes = [w for w in intake.warnings if w not in intake.review] + refined.notes
+        if intake.view_source:
+            notes.append(f"view {mapped.view.value} from {intake.view_source}")
+
+        meta[mk.QUALITY] = round(quality.score, 3)
+        meta[mk.QUALITY_PARTS] = quality.describe()
+        meta[mk.MODEL] = segmenter.model_id
+        meta[mk.BACKEND] = segmenter.backend_name
+        meta[mk.STATUS] = mk.STATUS_OK
+        set_review(meta, review)
+        append_list(meta, mk.WARNINGS, notes)
+        mask = mask_image(item, refined.labels, cfg.mask_series_offset)
+        add_time(meta, (time.perf_counter() - started) * 1e3)
+        for stage, ms in result.timings_ms.items():
+            self.context.record(f"segment.{stage}", float(ms))
+        if review:
+            log.info("review (%s): %s", where, "; ".join(review))
+        return [item, mask]
+
+
+# Gadgetron target: <execute name="myoseg.gadgets.segment" target="segment" type="python"/>
+segment = gadgetron_target(Segment)

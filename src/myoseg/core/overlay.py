@@ -1,0 +1,83 @@
+"""RGB overlay of a map for direct viewing: the windowed map (grey), contours burned in, the values printed.
+
+The image is rendered `scale` times larger than the map (nearest-neighbour upsampling of the pixels, so
+no value is invented) so that lines and text stay legible on small maps; pixel (x, y) of the map covers
+canvas pixels [x*scale, (x+1)*scale). Colours: endocardium red, epicardium green, septal ROI yellow,
+RV insertion points cyan. MRD RGB images are uint16 with 0..255 per channel (python-ismrmrd-server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from myoseg.core.types import MapType
+
+DEFAULT_WINDOW_MS = {MapType.T1: (1000.0, 2000.0), MapType.T2: (60.0, 120.0)}  # (centre, width)
+
+_BGR = {"red": (0, 0, 255), "green": (0, 220, 0), "yellow": (0, 230, 255), "cyan": (255, 255, 0),
+        "white": (255, 255, 255), "orange": (0, 165, 255)}
+
+
+def window_image(values_ms: np.ndarray, centre: float, width: float) -> np.ndarray:
+    """uint8 grey image of the map in the window; NaN pixels black."""
+    width = max(float(width), 1e-6)
+    low = centre - width / 2
+    with np.errstate(invalid="ignore"):
+        grey = np.clip((np.asarray(values_ms, np.float64) - low) / width, 0.0, 1.0) * 255.0
+    return np.nan_to_num(grey, nan=0.0).astype(np.uint8)
+
+
+def choose_window(values_ms: np.ndarray, map_type: MapType, meta_window_ms: tuple[float, float] | None) -> tuple[float, float]:
+    """The map's own window when it is sane for its values, else a standard one for the map type."""
+    if meta_window_ms is not None:
+        centre, width = meta_window_ms
+        finite = values_ms[np.isfinite(values_ms)]
+        top = float(np.percentile(finite, 99)) if finite.size else 0.0
+        if width > 0 and 0 < centre < 4 * max(top, 1.0):
+            return float(centre), float(width)
+    return DEFAULT_WINDOW_MS[map_type]
+
+
+def _to_canvas(points_xy: np.ndarray, scale: int) -> np.ndarray:
+    """Map pixel coordinates to fixed-point canvas coordinates for cv2 (shift 4 = 1/16 pixel)."""
+    canvas = (np.asarray(points_xy, np.float64) + 0.5) * scale - 0.5
+    return np.round(canvas * 16).astype(np.int32).reshape(-1, 1, 2)
+
+
+def render_overlay(
+    values_ms: np.ndarray,
+    window: tuple[float, float],
+    contours: Sequence[tuple[np.ndarray, str]] = (),
+    points: Sequence[tuple[tuple[float, float], str]] = (),
+    lines: Sequence[tuple[str, str]] = (),
+    scale: int = 2,
+) -> np.ndarray:
+    """RGB uint8 (rows*scale, cols*scale, 3). contours: ((N,2) x/y, colour); points: ((row, col), colour);
+    lines: (text, colour) printed top-left."""
+    scale = max(int(scale), 1)
+    grey = window_image(values_ms, *window)
+    if scale > 1:
+        grey = np.kron(grey, np.ones((scale, scale), np.uint8))
+    canvas = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    thickness = max(1, scale // 2)
+    for xy, colour in contours:
+        if xy is None or len(xy) < 2:
+            continue
+        cv2.polylines(canvas, [_to_canvas(xy, scale)], True, _BGR[colour], thickness, cv2.LINE_AA, shift=4)
+    for (row, col), colour in points:
+        centre = _to_canvas(np.array([[col, row]]), scale)[0, 0]
+        cv2.circle(canvas, (int(centre[0]), int(centre[1])), 3 * 16 * max(1, scale // 2), _BGR[colour], thickness,
+                   cv2.LINE_AA, shift=4)
+    height, width = canvas.shape[:2]
+    font_scale = float(np.clip(width / 640.0, 0.3, 1.2))
+    line_height = int(round(24 * font_scale)) + 2
+    for i, (text, colour) in enumerate(lines):
+        origin = (4, 4 + line_height * (i + 1) - line_height // 4)
+        if origin[1] > height:
+            break
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, _BGR[colour], thickness, cv2.LINE_AA)
+    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
