@@ -413,7 +413,10 @@ def test_dicom_writer_gadget_passes_everything_through(result_file: Path, tmp_pa
     contents = read_mrd(result_file)
     items = [*contents.images, TextMessage("hello")]
     before = [(it.to_bytes() if isinstance(it, ismrmrd.Image) else it) for it in items]
-    context = StreamContext(header=contents.header_xml, connection_id="t")
+    from ismrmrd import xsd
+
+    # as the stream layer hands it over: the parsed header object
+    context = StreamContext(header=xsd.CreateFromDocument(contents.header_xml), connection_id="t")
     gadget = build(DicomWriter, {"folder": str(tmp_path / "pacs")}, context)
     out = list(run_gadget(gadget, items))
     assert len(out) == len(items)
@@ -424,6 +427,9 @@ def test_dicom_writer_gadget_passes_everything_through(result_file: Path, tmp_pa
     names = sorted(p.name for p in study.iterdir())
     assert "SR.dcm" in names and "SEG_0005.dcm" in names and len([n for n in names if n.startswith("MR_")]) == 3
     assert "Zebedee" not in study.name
+    mr = pydicom.dcmread(study / "MR_0005_001.dcm")
+    assert mr.StudyInstanceUID == "1.2.3.4.5.6" and mr.FrameOfReferenceUID == "1.2.3.4.5.7"  # kept from the header
+    assert mr.PatientName == PATIENT  # for PACS; the header had it (keep_patient=True)
 
     with pytest.raises(PropertyError, match="folder"):
         build(DicomWriter, {}, StreamContext())
@@ -441,3 +447,23 @@ def test_dicom_writer_failure_is_reported_not_fatal(result_file: Path, tmp_path:
     assert out[: len(images)] == images
     assert len(out) == len(images) + 1 and isinstance(out[-1], TextMessage)
     assert out[-1].text.startswith("ERROR myoseg dicom")
+
+
+def test_series_with_short_axis_and_long_axis_gets_one_seg_per_plane(tmp_path: Path) -> None:
+    datasets = write_classic_series(tmp_path / "dcm", n=3)
+    lax = datasets[0]  # a 4-chamber-like view in the same series: other orientation
+    lax.SOPInstanceUID = lax.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    lax.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    lax.InstanceNumber = 4
+    lax.save_as(tmp_path / "dcm" / "IM0004", enforce_file_format=True)
+    count, _ = import_dicom(tmp_path / "dcm", tmp_path / "maps.h5")
+    images = read_mrd(tmp_path / "maps.h5").images
+    assert count == 4 and [int(im.slice) for im in images] == [0, 1, 2, 3]
+    assert list(images[3].read_dir) == [1.0, 0.0, 0.0]  # the single long-axis view comes after the stack
+    write_mrd(tmp_path / "result.h5", make_result(images), header_xml=read_mrd(tmp_path / "maps.h5").header_xml)
+    files = export_results(tmp_path / "result.h5", tmp_path / "out")
+    segs = sorted(f.name for f in files if f.name.startswith("SEG_"))
+    assert segs == ["SEG_0005.dcm", "SEG_0005_2.dcm"]
+    assert sum(len(hd.seg.segread(tmp_path / "out" / name).SourceImageSequence) for name in segs) == 4
+    groups = hd.sr.srread(tmp_path / "out" / "SR.dcm").content.get_planar_roi_measurement_groups()
+    assert len(groups) == 4

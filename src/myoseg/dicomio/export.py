@@ -328,6 +328,7 @@ class _MapEntry:
     map_type: MapType
     dataset: Any = None  # pydicom Dataset once written
     mask: np.ndarray | None = None
+    seg: Any = None  # the SEG holding this map's mask, once written
 
 
 def _key(image: ismrmrd.Image) -> tuple[int, int, int]:
@@ -372,7 +373,7 @@ def _export_images(images: list[ismrmrd.Image], header_xml: str | None, out_dir:
         raise DicomExportError("no T1/T2 maps in the input (GADGETRON_DataRole or MYOSEG_MapType T1/T2)")
 
     written: list[Path] = []
-    segs: dict[int, Any] = {}
+    segs: list[Any] = []
     for series_index in sorted(maps):
         entries = sorted(maps[series_index], key=lambda e: (int(e.image.slice), int(e.image.image_index)))
         series_uid = generate_uid()
@@ -382,13 +383,24 @@ def _export_images(images: list[ismrmrd.Image], header_xml: str | None, out_dir:
             entry.dataset.save_as(path, enforce_file_format=True)
             written.append(path)
             entry.mask = masks.get(_key(entry.image))
-        with_mask = [e for e in entries if e.mask is not None]
-        if with_mask:
-            seg = _segmentation(hd, with_mask, series_index, generate_uid)
-            path = out_dir / f"SEG_{series_index:04d}.dcm"
+        # a SEG needs one orientation: a series with short-axis slices and a 4-chamber view gets one per plane
+        planes: dict[tuple[float, ...], list[_MapEntry]] = defaultdict(list)
+        for e in entries:
+            if e.mask is not None:
+                planes[tuple(round(float(v), 3) for v in e.dataset.ImageOrientationPatient)].append(e)
+        for n, group in enumerate(planes.values(), start=1):
+            try:
+                seg = _segmentation(hd, group, series_index, generate_uid)
+            except Exception as exc:  # noqa: BLE001 - a SEG that cannot be made must not cost the other files
+                log.warning("DICOM export: no SEG for series %d (%d image(s)): %s: %s", series_index, len(group),
+                            type(exc).__name__, exc)
+                continue
+            path = out_dir / (f"SEG_{series_index:04d}.dcm" if n == 1 else f"SEG_{series_index:04d}_{n}.dcm")
             seg.save_as(path)
             written.append(path)
-            segs[series_index] = seg
+            segs.append(seg)
+            for e in group:
+                e.seg = seg
     if write_overlays and overlays:
         by_series: dict[int, list[ismrmrd.Image]] = defaultdict(list)
         for image in overlays:
@@ -461,7 +473,7 @@ def _seg_frame(seg, source_sop_uid: str, segment_number: int) -> int | None:
     return None
 
 
-def _structured_report(hd, maps: dict[int, list[_MapEntry]], segs: dict[int, Any], study: StudyInfo,
+def _structured_report(hd, maps: dict[int, list[_MapEntry]], segs: list[Any], study: StudyInfo,
                        generate_uid):
     from pydicom.sr.codedict import codes
 
@@ -503,7 +515,7 @@ def _structured_report(hd, maps: dict[int, list[_MapEntry]], segs: dict[int, Any
             text = f"{entry.map_type.value} myocardium slice {int(image.slice)} image {int(image.image_index)}" \
                    f" status {status}" + (f" quality {quality:.2f}" if quality is not None else "")
             tracking = hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=text[:64])
-            seg = segs.get(series_index)
+            seg = entry.seg
             frame = _seg_frame(seg, entry.dataset.SOPInstanceUID, int(Label.MYOCARDIUM)) if seg is not None else None
             if frame is not None:
                 group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
@@ -526,7 +538,7 @@ def _structured_report(hd, maps: dict[int, list[_MapEntry]], segs: dict[int, Any
     if not groups:
         log.info("DICOM export: no MYOSEG_Mean_ms values in the input; no SR written")
         return None
-    evidence.extend(segs.values())
+    evidence.extend(segs)
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(

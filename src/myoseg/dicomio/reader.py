@@ -389,14 +389,22 @@ def collect_map_series(path: Path, map_type: MapType | str | None = None) -> lis
     return result
 
 
+def _orientation(f: DicomFrame) -> tuple[float, ...]:
+    return tuple(round(v, 3) for v in f.geometry.image_orientation_patient)
+
+
 def _sort_frames(frames: list[DicomFrame]) -> list[DicomFrame]:
-    """Group by orientation, then order by position along the slice normal, then instance/frame number."""
+    """Group by orientation (the largest group, e.g. the short-axis stack, first; single long-axis views after),
+    then order by position along the slice normal, then instance/frame number."""
+    sizes: dict[tuple[float, ...], int] = defaultdict(int)
+    for f in frames:
+        sizes[_orientation(f)] += 1
 
     def key(f: DicomFrame):
         g = f.geometry
-        ori = tuple(round(v, 3) for v in g.image_orientation_patient)
+        ori = _orientation(f)
         along = float(np.dot(np.asarray(g.position), np.asarray(g.slice_dir)))
-        return (ori, round(along, 2), f.instance_number, f.frame_number)
+        return (-sizes[ori], ori, round(along, 2), f.instance_number, f.frame_number)
 
     return sorted(frames, key=key)
 
@@ -405,8 +413,7 @@ def _slice_indices(frames: list[DicomFrame]) -> list[int]:
     out, last, index = [], None, -1
     for f in frames:
         g = f.geometry
-        k = (tuple(round(v, 3) for v in g.image_orientation_patient),
-             round(float(np.dot(np.asarray(g.position), np.asarray(g.slice_dir))), 2))
+        k = (_orientation(f), round(float(np.dot(np.asarray(g.position), np.asarray(g.slice_dir))), 2))
         if k != last:
             index += 1
             last = k
