@@ -405,9 +405,10 @@ def _export_images(images: list[ismrmrd.Image], header_xml: str | None, out_dir:
         by_series: dict[int, list[ismrmrd.Image]] = defaultdict(list)
         for image in overlays:
             by_series[int(image.image_series_index)].append(image)
-        for series_index, group in sorted(by_series.items()):
+        for series_index, series_overlays in sorted(by_series.items()):
             uid = generate_uid()
-            for n, image in enumerate(sorted(group, key=lambda i: (int(i.slice), int(i.image_index))), start=1):
+            ordered = sorted(series_overlays, key=lambda i: (int(i.slice), int(i.image_index)))
+            for n, image in enumerate(ordered, start=1):
                 try:
                     ds = sc_dataset(image, study, uid, series_index + SC_SERIES_OFFSET, n)
                 except DicomExportError as exc:
