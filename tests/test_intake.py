@@ -26,6 +26,8 @@ def _t1(**kw) -> ismrmrd.Image:
         ({mk.SERIES_DESCRIPTION: "T2MAP_SAX"}, MapType.T2),
         ({mk.GT_SERIES_DESCRIPTION: "T1map"}, MapType.T1),
         ({mk.GT_DATA_ROLE: ["T1", "Image"]}, MapType.T1),
+        ({mk.GT_SERIES_DESCRIPTION: "T1MAP_MOLLI_basal"}, MapType.T1),
+        ({mk.GT_DATA_ROLE: "T2", mk.DATA_ROLE: "Quantitative"}, MapType.T2),
     ],
 )
 def test_map_type_sources(meta: dict, expected: MapType) -> None:
@@ -41,6 +43,8 @@ def test_map_type_sources(meta: dict, expected: MapType) -> None:
         {mk.GT_IMAGE_COMMENT: "T1SD map"},
         {mk.IMAGE_COMMENTS: "T2* map"},
         {mk.SERIES_DESCRIPTION: "cine bSSFP"},
+        {mk.SERIES_DESCRIPTION: "T2 STIR SAX"},
+        {mk.SERIES_DESCRIPTION: "T1w_TSE"},
         {mk.ROLE: "mask", mk.GT_DATA_ROLE: "T1"},
         {},
     ],
@@ -181,6 +185,16 @@ def test_odd_orientation_is_read_as_is() -> None:
     result = read_map(_t1(orientation=flipped))
     assert result.map is not None and result.map.geometry.read_dir == (-1.0, 0.0, 0.0)
     assert any("left-handed" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("meta", "view"),
+    [({mk.VIEW: "apical"}, View.APICAL), ({mk.GT_SERIES_DESCRIPTION: "T1MAP_MOLLI_basal"}, View.BASAL),
+     ({mk.SERIES_DESCRIPTION: "MOLLI 4CH"}, View.FOUR_CH), ({mk.IMAGE_COMMENTS: "mid-ventricular"}, View.MID),
+     ({}, View.SAX)],
+)
+def test_view_from_meta(meta: dict, view: View) -> None:
+    assert read_map(_t1(extra_meta=meta)).map.view is view
 
 
 def test_view_from_geometry() -> None:

@@ -51,17 +51,22 @@ _TEXT_KEYS = (
 )
 _VIEW_KEYS = (mk.VIEW, "View", "GADGETRON_View", "SliceView")
 
-_SD_TEXT = re.compile(r"(\bT[12]\s*_?SD\b|\bSD\b|std\s*dev|standard\s+deviation)", re.IGNORECASE)
+# Words are delimited by anything but a letter or digit: "T1MAP_MOLLI_basal" holds "T1" and "basal".
+_L, _R = r"(?<![A-Za-z0-9])", r"(?![A-Za-z])"
+_SD_TEXT = re.compile(rf"({_L}T[12]\s*_?SD{_R}|{_L}SD{_R}|std\s*dev|standard\s+deviation)", re.IGNORECASE)
 _T2STAR_TEXT = re.compile(r"T2\s*(\*|star)", re.IGNORECASE)
-_T1_TEXT = re.compile(r"(\bT1(?![0-9])(?!\s*w)|MOLLI|SASHA|SAPPHIRE)", re.IGNORECASE)
-_T2_TEXT = re.compile(r"\bT2(?![0-9*])(?!\s*w)(?!\s*star)", re.IGNORECASE)
-_SCALE_TEXT = re.compile(r"\bx\s*(\d+(?:\.\d+)?)\b", re.IGNORECASE)
+_T1_TEXT = re.compile(rf"({_L}T1(?![0-9])(?!\s*w{_R})|MOLLI|SASHA|SAPPHIRE)", re.IGNORECASE)
+_T2_TEXT = re.compile(rf"{_L}T2(?![0-9*])(?!\s*w{_R})(?!\s*star)", re.IGNORECASE)
+_WEIGHTED_TEXT = re.compile(rf"{_L}(STIR|TSE|HASTE|cine|LGE|PSIR|MAG|weighted)(?![A-Za-z])", re.IGNORECASE)
+_MAP_WORD = re.compile(r"map", re.IGNORECASE)
+_SCALE_TEXT = re.compile(rf"{_L}x\s*(\d+(?:\.\d+)?)(?![0-9])", re.IGNORECASE)
 _VIEW_TEXT = (
-    (View.FOUR_CH, re.compile(r"(\b4\s*-?\s*ch|four[\s-]*chamber|\b4CV\b|\bLAX\b|long[\s-]*axis)", re.IGNORECASE)),
-    (View.BASAL, re.compile(r"\bbas(al|e)\b", re.IGNORECASE)),
-    (View.MID, re.compile(r"\bmid(dle)?\b|mid[\s-]*ventric", re.IGNORECASE)),
-    (View.APICAL, re.compile(r"\bapi(cal|ex)\b", re.IGNORECASE)),
-    (View.SAX, re.compile(r"(\bSAX\b|short[\s-]*axis)", re.IGNORECASE)),
+    (View.FOUR_CH, re.compile(rf"({_L}4\s*-?\s*ch{_R}|four[\s_-]*chamber|{_L}4CV{_R}|{_L}LAX{_R}|long[\s_-]*axis)",
+                              re.IGNORECASE)),
+    (View.BASAL, re.compile(rf"{_L}bas(al|e){_R}", re.IGNORECASE)),
+    (View.MID, re.compile(rf"{_L}mid(dle)?{_R}|mid[\s_-]*ventric", re.IGNORECASE)),
+    (View.APICAL, re.compile(rf"{_L}api(cal|ex){_R}", re.IGNORECASE)),
+    (View.SAX, re.compile(rf"({_L}SAX{_R}|short[\s_-]*axis)", re.IGNORECASE)),
 )
 
 # A nominal LV long axis (base -> apex) in patient LPS coordinates: leftward, anterior, inferior.
@@ -121,6 +126,8 @@ def _type_from_text(text: str) -> tuple[MapType | None, str | None]:
         return None, "T2* map (not supported)"
     if _SD_TEXT.search(text):
         return None, "standard-deviation map"
+    if _WEIGHTED_TEXT.search(text) and not _MAP_WORD.search(text):
+        return None, "a weighted image, not a map"
     t1, t2 = bool(_T1_TEXT.search(text)), bool(_T2_TEXT.search(text))
     if t1 and not t2:
         return MapType.T1, None
