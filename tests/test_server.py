@@ -307,3 +307,22 @@ def test_gadgetron_connect_mode_runs_a_pipeline_with_overrides(tmp_path: Path) -
     assert len(images) == 3 and isinstance(messages[-1], wire.Close)
     assert not any(isinstance(m, TextMessage) for m in messages)
     assert all(im.meta["TEST_Tag"] == "from-gadgetron" and im.meta[mk.STATUS] == mk.STATUS_ERROR for im in images)
+
+
+def test_client_keeps_what_came_back_when_the_server_vanishes() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def half_server() -> None:
+        sock, _ = listener.accept()
+        with sock:
+            sock.sendall(wire.encode_image(make_map(7)))  # one item, then gone without CLOSE
+
+    thread = threading.Thread(target=half_server)
+    thread.start()
+    try:
+        result = MrdClient(*listener.getsockname()[:2], timeout=5).process([make_map(1)], HEADER_XML,
+                                                                          config_name="passthrough")
+    finally:
+        thread.join(timeout=5)
+        listener.close()
+    assert not result.closed and len(result.images) == 1

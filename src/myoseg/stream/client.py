@@ -96,7 +96,10 @@ class MrdClient:
         sender.start()
         try:
             while True:
-                message = conn.read_message()
+                try:
+                    message = conn.read_message()
+                except wire.StreamClosed:
+                    break  # the server went away without CLOSE: keep what came back (result.closed is False)
                 if isinstance(message, wire.Close):
                     result.closed = True
                     break

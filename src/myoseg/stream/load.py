@@ -1,7 +1,7 @@
 """Load harness: N concurrent "scanners" each streaming studies to one `myoseg serve`; count every image.
 
     python -m myoseg.stream.load --server 127.0.0.1:9002 --scanners 8 --studies 20 [--study FILE.h5]
-    python -m myoseg.stream.load --server 127.0.0.1:9002 --scanners 8 --soak 180 --pid SERVER_PID
+    python -m myoseg.stream.load --server 127.0.0.1:9002 --scanners 8 --soak 180 --pause 0.5 --pid SERVER_PID
 
 Reports throughput, per-image latency (send of a map -> its return; p50/p95/p99/max), images lost (sent
 originals that did not come back: must be 0), errors, and the server's RSS at start and end (with --pid,
@@ -54,8 +54,9 @@ class LoadReport:
 
 def run_load(host: str, port: int, images: Sequence[ismrmrd.Image], header_xml: str | None, *,
              scanners: int = 8, studies: int = 20, soak_s: float | None = None, config_name: str = "myoseg_t1t2",
-             rss_pid: int | None = None, timeout: float = 120.0) -> LoadReport:
-    """Each scanner thread streams `studies` studies (or studies until `soak_s` elapses), one connection each."""
+             pause_s: float = 0.0, rss_pid: int | None = None, timeout: float = 120.0) -> LoadReport:
+    """Each scanner thread streams `studies` studies (or studies until `soak_s` elapses), one connection each,
+    pausing `pause_s` between its studies."""
     report = LoadReport(scanners=scanners)
     lock = threading.Lock()
     process = psutil.Process(rss_pid) if rss_pid else psutil.Process()
@@ -107,6 +108,8 @@ def run_load(host: str, port: int, images: Sequence[ismrmrd.Image], header_xml: 
         while (soak_s is not None and time.perf_counter() - started < soak_s) or (soak_s is None and done < studies):
             one_study()
             done += 1
+            if pause_s:
+                time.sleep(pause_s)
 
     sampler = threading.Thread(target=sample_rss, daemon=True)
     sampler.start()
@@ -132,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", type=float, default=None, help="run for this many seconds instead")
     parser.add_argument("--study", default=None, help="ISMRMRD file to send (default: a small synthetic study)")
     parser.add_argument("--pipeline", default="myoseg_t1t2")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds each scanner waits between studies")
     parser.add_argument("--pid", type=int, default=None, help="server process id, for its RSS")
     args = parser.parse_args(argv)
     from myoseg.core.mrdio import read_mrd
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         images, header = synthetic_study(), None
     host, port = parse_address(args.server)
     report = run_load(host, port, images, header, scanners=args.scanners, studies=args.studies,
-                      soak_s=args.soak, config_name=args.pipeline, rss_pid=args.pid)
+                      soak_s=args.soak, config_name=args.pipeline, pause_s=args.pause, rss_pid=args.pid)
     print(report.summary())
     return 0 if report.lost == 0 and report.failed_connections == 0 else 1
 

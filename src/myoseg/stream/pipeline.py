@@ -232,7 +232,8 @@ def pipeline_path(name: str, folder: Path) -> Path:
     path = (folder / f"{stem}.xml").resolve()
     if path.parent != folder or not path.is_file():
         available = sorted(p.stem for p in folder.glob("*.xml"))
-        raise PipelineError(f"no pipeline {stem!r} in {folder} (available: {available})", "<config name>")
+        raise PipelineError(f"no pipeline {stem!r} in the pipelines folder (available: {available})",
+                            "<config name>")
     return path
 
 
