@@ -42,6 +42,9 @@ from myoseg.core.types import Label, MapType
 from myoseg.dicomio.geometry import PlaneGeometry
 
 log = logging.getLogger("myoseg.dicom")
+# highdicom logs every copied module at INFO (a dozen lines per SEG/SR): too much for a scanner-side log.
+if logging.getLogger("highdicom").level == logging.NOTSET:
+    logging.getLogger("highdicom").setLevel(logging.WARNING)
 
 MANUFACTURER = "myoseg"
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
