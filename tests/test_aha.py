@@ -85,3 +85,16 @@ def test_septal_roi_is_inside_the_septum() -> None:
 def test_without_rv_septum_and_segments_are_undefined() -> None:
     frame, why = septal_frame(_labels(rv=False), STANDARD)
     assert frame is None and "RV" in why
+
+
+def test_an_rv_wrapping_far_round_still_gives_sensible_segments() -> None:
+    labels = _labels(rv=False)
+    yy, xx = np.mgrid[0:labels.shape[0], 0:labels.shape[1]]
+    big_rv = np.hypot((yy - CENTRE[0]) * 1.5, (xx - CENTRE[1]) * 1.5 + 25.0) < 42.0
+    labels[big_rv & (labels == 0)] = Label.RV
+    frame, why = septal_frame(labels, STANDARD)
+    assert frame is not None, why
+    assert frame.contact_arc_deg > 150 and frame.septal_arc_deg == 150.0
+    seg, numbers = segment_map(labels == Label.MYOCARDIUM, frame, View.MID)
+    sizes = [int((seg == n).sum()) for n in numbers]
+    assert min(sizes) > 0.5 * max(sizes)

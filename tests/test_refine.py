@@ -118,3 +118,19 @@ def test_contours_lie_on_the_mask_border_and_map_to_patient() -> None:
     np.testing.assert_allclose(patient[:, 2], 3.0)
     radius = np.hypot(patient[:, 0] - 1.0, patient[:, 1] - 2.0)
     assert radius.mean() == pytest.approx(29.0, abs=1.0)  # r_epi = 20 + 9 mm around the image centre
+
+
+def test_basal_ring_open_at_the_outflow_tract_is_kept_open() -> None:
+    labels = phantom_labels(r_endo_mm=22, wall_mm=9, gap_deg=30)
+    result = refine(labels, View.BASAL, SPACING)
+    np.testing.assert_array_equal(result.labels, labels)
+    assert result.ring_closed is False and not result.review
+    assert any("outflow" in n for n in result.notes)
+
+
+def test_a_wide_gap_is_flagged_not_bridged() -> None:
+    labels = phantom_labels(gap_deg=150)
+    result = refine(labels, View.MID, SPACING)
+    assert result.ring_closed is False
+    assert any("closed ring" in r for r in result.review)
+    assert (result.labels == Label.MYOCARDIUM).sum() == (labels == Label.MYOCARDIUM).sum()

@@ -6,16 +6,18 @@ touches the RV label. Which one is anterior comes from the patient geometry (the
 projected into the slice), so flipped or rotated images are numbered correctly; without usable geometry the
 upper one in the image is anterior (standard display).
 
-AHA 17-segment model (Cerqueira et al., Circulation 2002), from the insertion points:
-- basal (1-6) and mid (7-12): the septum between the insertion points is split in two halves
+AHA 17-segment model (Cerqueira et al., Circulation 2002), from the insertion points. The septum is centred
+on the mid-line between the insertion points; its width is the insertion-point arc, clipped to 90-150 degrees
+so that an RV that wraps far round the LV (or barely touches it) still gives segments of sensible size:
+- basal (1-6) and mid (7-12): the septum is split in two halves
   (anteroseptal 2/8, inferoseptal 3/9); the free wall is split into four equal parts
   (anterior 1/7, anterolateral 6/12, inferolateral 5/11, inferior 4/10);
-- apical (13-16): septal 14 = the arc between the insertion points; anterior 13, lateral 16 and
+- apical (13-16): septal 14 = the septum; anterior 13, lateral 16 and
   inferior 15 split the rest into three equal parts.
 Segment values are listed in segment-number order.
 
-Septal ROI (SCMR 2020 post-processing recommendations): mid-ventricular septum between the insertion points,
-kept away from the insertion points themselves (`trim_deg` at each end) and, where the septum is thick
+Septal ROI (SCMR 2020 post-processing recommendations): mid-ventricular septum (as above), kept away from
+its ends at the insertion points (`trim_deg` at each end) and, where the septum is thick
 enough, from the blood and epicardial borders (one pixel).
 """
 
@@ -30,8 +32,8 @@ from scipy import ndimage as ndi
 from myoseg.core.types import Geometry, Label, View
 
 ANTERIOR_LPS = np.array([0.0, -1.0, 0.0])  # LPS: +y is posterior
-MIN_SEPTAL_ARC_DEG = 60.0
-MAX_SEPTAL_ARC_DEG = 200.0
+MIN_CONTACT_DEG, MAX_CONTACT_DEG = 40.0, 300.0  # an RV contact arc outside this is not a septum
+SEPTAL_ARC_DEG = (90.0, 150.0)  # the septum's angular width is the contact arc clipped to this
 
 SEGMENT_NAMES = {
     1: "basal anterior", 2: "basal anteroseptal", 3: "basal inferoseptal", 4: "basal inferior",
@@ -49,7 +51,8 @@ class SeptalFrame:
     centre_rc: tuple[float, float]  # (row, col)
     anterior_rc: tuple[float, float]  # anterior RV insertion point (row, col)
     inferior_rc: tuple[float, float]
-    septal_arc_deg: float  # angular width of the septum (between the insertion points)
+    septal_arc_deg: float  # angular width of the septum: the RV contact arc clipped to SEPTAL_ARC_DEG
+    contact_arc_deg: float  # angular width of the RV contact (between the insertion points)
     _bisector: float  # image angle (radians) of the septal mid-line
     _sign: float  # +1 or -1: the sign that makes the anterior insertion point positive
     spacing: tuple[float, float]
@@ -96,7 +99,7 @@ def septal_frame(labels: np.ndarray, geometry: Geometry) -> tuple[SeptalFrame | 
     start, end = float(theta[start_i]), float(theta[end_i])
     arc = float((end - start) % (2 * np.pi))
     arc_deg = math.degrees(arc)
-    if not MIN_SEPTAL_ARC_DEG <= arc_deg <= MAX_SEPTAL_ARC_DEG:
+    if not MIN_CONTACT_DEG <= arc_deg <= MAX_CONTACT_DEG:
         return None, f"RV contact arc {arc_deg:.0f} deg is implausible for a septum"
     bisector = float(_wrap(start + arc / 2))
     p_start = (float(rows[start_i]), float(cols[start_i]))
@@ -116,7 +119,8 @@ def septal_frame(labels: np.ndarray, geometry: Geometry) -> tuple[SeptalFrame | 
         centre_rc=(centre[0], centre[1]),
         anterior_rc=anterior,
         inferior_rc=inferior,
-        septal_arc_deg=arc_deg,
+        septal_arc_deg=float(np.clip(arc_deg, *SEPTAL_ARC_DEG)),
+        contact_arc_deg=arc_deg,
         _bisector=bisector,
         _sign=sign,
         spacing=spacing,

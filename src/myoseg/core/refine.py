@@ -4,9 +4,10 @@ Steps (`refine`):
 1. Keep the most plausible myocardium component: it touches the LV cavity, is not a thin streak
    (Kalapos 2023: bounding box not more elongated than 1:3 in short axis) and is the largest such.
    Keep the cavity component that touches it most, and the RV component that touches it most.
-2. Short axis: the myocardium must be a closed ring around the cavity. A ring with a gap (the thin-apex
-   "C-shape" of Kalapos 2023) is closed with the convex hull of the endocardial region, keeping a wall of
-   the slice's own median thickness across the gap. Everything inside the ring that is not myocardium is
+2. Short axis: the myocardium must be a closed ring around the cavity. A ring with a gap of up to 90 degrees
+   (the thin-apex "C-shape" of Kalapos 2023) is closed with the convex hull of the endocardial region,
+   keeping a wall of the slice's own median thickness across the gap; a wider gap is flagged for review.
+   Basal slices are left open: there the ring is open where the LV outflow tract leaves. Everything inside the ring that is not myocardium is
    LV cavity (papillary muscles and trabeculation belong to the cavity); cavity outside it is dropped.
    Long axis (4Ch): a U; small holes in the wall are filled, the cavity stays open towards the base.
 3. Optional erosion of the blood/myocardium border (LV cavity and RV blood) by `erode_mm`: myocardium
@@ -31,6 +32,7 @@ DEFAULT_ERODE_MM = 0.0
 _EIGHT = np.ones((3, 3), dtype=bool)
 _FOUR = ndi.generate_binary_structure(2, 1)
 MIN_MYO_AREA_MM2 = 30.0
+MAX_HULL_GAP_DEG = 90.0  # a wider gap in a short-axis ring is not a thin-apex C-shape: flagged, not closed
 
 
 @dataclass
@@ -70,7 +72,7 @@ def refine(labels: np.ndarray, view: View | str, spacing_mm: tuple[float, float]
         return result
     cav = _best_touching(cav, myo)
     if view.is_short_axis:
-        myo, cav = _close_ring(myo, cav, spacing, result)
+        myo, cav = _close_ring(myo, cav, view, spacing, result)
     else:
         myo = _fill_wall_holes(myo, cav)
         cav = cav & ~myo
@@ -150,14 +152,33 @@ def _encloses(inside: np.ndarray, cav: np.ndarray) -> bool:
     return bool(np.count_nonzero(inside & cav) >= 0.9 * np.count_nonzero(cav))
 
 
-def _close_ring(myo: np.ndarray, cav: np.ndarray, spacing: tuple[float, float], result: RefineResult) -> tuple[np.ndarray, np.ndarray]:
+def _gap_deg(myo: np.ndarray, cav: np.ndarray, spacing: tuple[float, float]) -> float:
+    """The widest angle (degrees, around the LV centre) without myocardium: ~0 for a closed ring."""
+    centre = ndi.center_of_mass(myo | cav)
+    rows, cols = np.nonzero(myo)
+    theta = np.sort(np.arctan2((rows - centre[0]) * spacing[0], (cols - centre[1]) * spacing[1]))
+    gaps = np.diff(np.concatenate([theta, theta[:1] + 2 * np.pi]))
+    return float(np.degrees(gaps.max()))
+
+
+def _close_ring(myo: np.ndarray, cav: np.ndarray, view: View, spacing: tuple[float, float],
+                result: RefineResult) -> tuple[np.ndarray, np.ndarray]:
     inside = _ring_interior(myo)
     closed = bool(cav.any()) and _encloses(inside, cav)
     if not closed and cav.any():
-        myo = _hull_close(myo, cav, result)
-        cav = cav & ~myo
-        inside = _ring_interior(myo)
-        closed = _encloses(inside, cav)
+        gap = _gap_deg(myo, cav, spacing)
+        if view is View.BASAL:
+            # At the base the ring is open where the LV outflow tract leaves: anatomy, not an error.
+            result.notes.append(f"basal ring open over {gap:.0f} deg (LV outflow tract): not closed")
+            result.ring_closed = False
+            return myo, cav & ~myo
+        if gap <= MAX_HULL_GAP_DEG:
+            myo = _hull_close(myo, cav, result)
+            cav = cav & ~myo
+            inside = _ring_interior(myo)
+            closed = _encloses(inside, cav)
+        else:
+            result.notes.append(f"ring open over {gap:.0f} deg: too wide to close with the convex hull")
     if not cav.any():
         closed = bool(inside.any())
     result.ring_closed = bool(closed)
