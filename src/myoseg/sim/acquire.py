@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage
 
 from myoseg.core.types import MapType
 from myoseg.sim.anatomy import Body, evaluate
-from myoseg.sim.fields import SmoothField
+from myoseg.sim.fields import SmoothField, on_grid
 from myoseg.sim.signal import (
     MolliProtocol,
     T2PrepProtocol,
@@ -95,8 +96,7 @@ def sample_plane(body: Body, tissues: TissueSet, plane: Plane, acq: AcqParams, r
     offs = SLICE_OFFSETS * plane.thickness_mm
     pts = plane_points(plane, OVERSAMPLE, offs)  # (n_off, Rf, Cf, 3)
     n_off, rf, cf, _ = pts.shape
-    flat = pts.reshape(-1, 3)
-    smp = evaluate(body, flat)
+    smp = evaluate(body, pts)
     tis = smp.tissue.astype(np.intp)
     tex = 1.0 + _TEXTURE[tis] * smp.texture
     t1 = tissues.t1[tis] * tex
@@ -106,10 +106,14 @@ def sample_plane(body: Body, tissues: TissueSet, plane: Plane, acq: AcqParams, r
         lw = smp.lesion
         t1 = t1 * (1 - lw) + tissues.lesion_t1 * lw
         t2 = t2 * (1 - lw) + tissues.lesion_t2 * lw
-    flip = 1.0 + acq.flip_amplitude * acq.flip_field(flat)
+    flip = (1.0 + acq.flip_amplitude * on_grid(acq.flip_field, pts, 8)).reshape(-1)
     centre = pts[n_off // 2]
-    d2 = ((centre[:, :, None, :] - acq.coil_centres[None, None, :, :]) ** 2).sum(-1)
-    coil = np.sqrt((np.exp(-d2 / (2 * acq.coil_width**2)) ** 2).sum(-1)) + 0.05
+
+    def coil_fn(p: np.ndarray) -> np.ndarray:
+        d2 = ((p[:, None, :] - acq.coil_centres[None, :, :]) ** 2).sum(-1)
+        return np.sqrt((np.exp(-d2 / (2 * acq.coil_width**2)) ** 2).sum(-1)) + 0.05
+
+    coil = on_grid(coil_fn, centre, 8)
     coil = (coil / np.median(coil)).astype(np.float32)
     band = None
     if acq.banding:
@@ -159,7 +163,7 @@ def _acquire(
     if truth.band is not None:
         sig = sig * (1.0 - 0.7 * truth.band[None])
     rows, cols = plane.rows, plane.cols
-    k = np.fft.fftshift(np.fft.fft2(sig), axes=(-2, -1))
+    k = np.fft.fftshift(sfft.fft2(sig.astype(np.float32)), axes=(-2, -1))
     r0, c0 = (rf - rows) // 2, (cf - cols) // 2
     k = k[:, r0 : r0 + rows, c0 : c0 + cols]
     # phase direction = rows: reduced resolution and partial Fourier (zero-filled)
@@ -177,9 +181,9 @@ def _acquire(
             shifts[rng.integers(n_img)] += rng.normal(0.0, 2.5, 2) / plane.spacing_mm
         ramp = np.exp(
             -2j * np.pi * (shifts[:, 0, None, None] * ky[None, :, None] / rows + shifts[:, 1, None, None] * kx[None, None, :] / cols)
-        )
+        ).astype(np.complex64)
         k = k * ramp
-    img = np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1))) * (rows * cols) / (rf * cf)
+    img = sfft.ifft2(np.fft.ifftshift(k, axes=(-2, -1))) * np.float32(rows * cols / (rf * cf))
     myo = truth.labels == 2
     ref_img = np.abs(img[np.argmax(np.abs(img).reshape(n_img, -1).mean(1))])
     ref = float(np.median(ref_img[myo])) if myo.sum() > 10 else float(np.percentile(ref_img, 90)) * 0.5

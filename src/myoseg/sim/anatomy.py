@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from myoseg.core.types import Label
-from myoseg.sim.fields import SmoothDisplacement, SmoothField
+from myoseg.sim.fields import SmoothDisplacement, SmoothField, on_grid
 from myoseg.sim.tissues import Tissue
 
 PHENOTYPES = ("normal", "small", "large", "hypertrophic", "dilated")
@@ -171,8 +171,10 @@ class Sampled:
     texture: np.ndarray  # float32 smooth unit-variance texture per point
 
 
-def evaluate(body: Body, points: np.ndarray) -> Sampled:
-    """Tissue class, label, lesion weight and texture at (N, 3) patient points."""
+def evaluate(body: Body, grid: np.ndarray) -> Sampled:
+    """Tissue class, label, lesion weight and texture at the points of a (..., R, C, 3) patient-mm grid
+    (smooth fields are evaluated on a coarser grid and interpolated). Outputs are flat (N,)."""
+    points = grid.reshape(-1, 3)
     n = points.shape[0]
     tissue = np.full(n, Tissue.AIR, dtype=np.int8)
     label = np.zeros(n, dtype=np.uint8)
@@ -187,20 +189,27 @@ def evaluate(body: Body, points: np.ndarray) -> Sampled:
     tissue[inside] = Tissue.FAT
     tissue[inside & (depth > body.fat_sc)] = Tissue.MUSCLE
     interior = inside & (depth > body.fat_sc + body.muscle)
-    paraspinal = interior & (y > body.spine_y - 15) & (np.abs(x) < 75)
+    paraspinal = interior & (((np.abs(x) - 38.0) / 32.0) ** 2 + ((y - body.spine_y - 5.0) / 38.0) ** 2 < 1.0)
     interior &= ~paraspinal
     tissue[paraspinal] = Tissue.MUSCLE
     dia = body.dia_z + 12.0 * np.tanh(-x / 50.0) - 0.002 * x**2 - 0.0012 * (y - 20.0) ** 2
     thorax = interior & (z > dia)
     abdomen = interior & (z <= dia)
     tissue[thorax] = Tissue.LUNG
-    mediast = thorax & (np.abs(x - 5.0) < 30.0) & (z > -15.0) & (y > -body.ay + 35)
+    mediast = thorax & (((x - 5.0) / 38.0) ** 2 + ((y + 5.0) / 70.0) ** 2 + ((z - 70.0) / 75.0) ** 2 < 1.0)
     tissue[mediast] = Tissue.FAT
-    tissue[abdomen] = Tissue.FAT
-    liver = abdomen & (x < body.liver_edge_x - 0.3 * (y - 0.0)) & (z > dia - 170)
-    tissue[liver] = Tissue.LIVER
-    left_abd = abdomen & ~liver
-    tissue[left_abd & (y < 25.0)] = Tissue.STOMACH
+    tissue[abdomen] = Tissue.MUSCLE  # bowel / abdominal wall mixture
+    # liver: a large rounded organ under the right dome reaching across the midline; stomach and spleen left
+    tex = body.texture(points[abdomen]) if abdomen.any() else np.zeros(0, np.float32)
+    xa, ya = x[abdomen], y[abdomen]
+    liver_e = ((xa + 45.0) / (body.ax * 0.75 + 10.0)) ** 2 + ((ya - 5.0) / (body.ay * 0.95)) ** 2
+    liver_a = (liver_e + 0.06 * tex < 1.0) & (xa < body.liver_edge_x + 15.0 * tex)
+    stomach_a = ((xa - 60.0) / 55.0) ** 2 + ((ya + 15.0) / 50.0) ** 2 + 0.08 * tex < 1.0
+    sub_t = np.full(xa.shape, Tissue.MUSCLE, dtype=np.int8)
+    sub_t[stomach_a] = Tissue.STOMACH
+    sub_t[liver_a] = Tissue.LIVER
+    tissue[abdomen] = sub_t
+    left_abd = abdomen & (tissue != Tissue.LIVER)
     spleen = ((x - 95.0) / 35.0) ** 2 + ((y - 55.0) / 45.0) ** 2 + ((z - (dia - 45.0)) / 55.0) ** 2 < 1.0
     tissue[left_abd & spleen] = Tissue.SPLEEN
     ivc = abdomen & ((x + 25.0) ** 2 + (y - 15.0) ** 2 < 12.0**2)
@@ -218,28 +227,34 @@ def evaluate(body: Body, points: np.ndarray) -> Sampled:
     # --- heart (only points near it) ---
     h = body.heart
     hc = h.to_heart(points)
+    hgrid = hc.reshape(grid.shape)
     near = (
         (hc[:, 0] > -130) & (hc[:, 0] < 80) & (hc[:, 1] > -95) & (hc[:, 1] < 80)
         & (hc[:, 2] > -90) & (hc[:, 2] < h.outer_length + 25)
     )
     idx = np.nonzero(near)[0]
     if idx.size:
-        t_sub, l_sub, les_sub = _heart(h, hc[idx])
+        smooth = {
+            "disp": on_grid(h.deform, hgrid).reshape(-1, 3)[idx],
+            "shape": on_grid(h.shape_field, hgrid).reshape(-1)[idx],
+            "fat": on_grid(h.fat_field, hgrid).reshape(-1)[idx],
+        }
+        t_sub, l_sub, les_sub = _heart(h, hc[idx], smooth)
         keep = t_sub >= 0
         tissue[idx[keep]] = t_sub[keep]
         label[idx[keep]] = l_sub[keep]
         lesion[idx] = les_sub
-    texture = body.texture(points) if n else np.zeros(0, np.float32)
+    texture = on_grid(body.texture, grid).reshape(-1) if n else np.zeros(0, np.float32)
     return Sampled(tissue=tissue, label=label, lesion=lesion, texture=texture)
 
 
-def _heart(h: Heart, hc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tissue (-1 = not heart), label and lesion weight at heart-frame points."""
+def _heart(h: Heart, hc: np.ndarray, smooth: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tissue (-1 = not heart), label and lesion weight at heart-frame points (smooth fields given)."""
     n = hc.shape[0]
     tissue = np.full(n, -1, dtype=np.int8)
     label = np.zeros(n, dtype=np.uint8)
     lesion = np.zeros(n, dtype=np.float32)
-    hd = hc + h.deform(hc)
+    hd = hc + smooth["disp"]
     u, v, w = hd[:, 0], hd[:, 1], hd[:, 2]
     theta = np.arctan2(v, u)
     g = np.ones_like(u)
@@ -249,7 +264,7 @@ def _heart(h: Heart, hc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     s_w = np.clip(w / h.L, 0.0, 1.0)
     rc_base = h.R * g
     t = (h.t_base + (h.t_apex - h.t_base) * s_w**2) * (1.0 + h.septal_extra * np.maximum(0.0, -np.cos(theta)) ** 2)
-    t *= 1.0 + 0.08 * h.shape_field(hc)
+    t *= 1.0 + 0.08 * smooth["shape"]
     r_cav = rc_base * _prof(w / h.L, h.p_shape)
     r_out = (rc_base + t) * _prof(w / h.outer_length, h.p_shape)
     w_mv = h.base_tilt[0] * np.cos(theta - h.base_tilt[1])
@@ -264,7 +279,7 @@ def _heart(h: Heart, hc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     rv_out = (q_o < _prof((w - h.w_tv) / (h.rv_len + h.rv_wall - h.w_tv), h.p_shape)) & (w >= h.w_tv) & ~in_lv_outer
 
     # epicardial fat: a variable layer around both ventricles
-    fat_t = np.maximum(0.0, h.fat_mean * (1.0 + 0.8 * h.fat_field(hc))) + 3.0 * np.exp(-((w / 12.0) ** 2))
+    fat_t = np.maximum(0.0, h.fat_mean * (1.0 + 0.8 * smooth["fat"])) + 3.0 * np.exp(-((w / 12.0) ** 2))
     lv_fat = (rho < (rc_base + t + fat_t) * _prof(w / (h.outer_length + fat_t), h.p_shape)) & (w >= w_mv - 4)
     qf = np.sqrt(((u - h.rv_cu) / (h.rv_ru + h.rv_wall + fat_t)) ** 2 + ((v - h.rv_cv) / (h.rv_rv + h.rv_wall + fat_t)) ** 2)
     rv_fat = (qf < _prof((w - h.w_tv) / (h.rv_len + h.rv_wall + fat_t - h.w_tv), h.p_shape)) & (w >= h.w_tv - 4)

@@ -37,3 +37,35 @@ class SmoothDisplacement:
         if self.amplitude == 0.0:
             return np.zeros_like(points, dtype=np.float32)
         return np.stack([c(points) for c in self.components], axis=1) * np.float32(self.amplitude)
+
+
+def _axis_weights(n: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    knots = np.arange(0, n, step)
+    if knots[-1] != n - 1:
+        knots = np.append(knots, n - 1)
+    pos = np.arange(n)
+    hi = np.clip(np.searchsorted(knots, pos, side="right"), 1, len(knots) - 1)
+    lo = hi - 1
+    w = ((pos - knots[lo]) / (knots[hi] - knots[lo])).astype(np.float32)
+    return knots, lo, hi, w
+
+
+def on_grid(fn, grid: np.ndarray, step: int = 4) -> np.ndarray:
+    """Evaluate a smooth function of points on a (..., R, C, 3) grid at every `step`-th row/column and
+    interpolate bilinearly: exact enough for fields whose wavelengths are many grid steps long."""
+    r, c = grid.shape[-3], grid.shape[-2]
+    rk, rlo, rhi, rw = _axis_weights(r, step)
+    ck, clo, chi, cw = _axis_weights(c, step)
+    sub = grid[..., rk, :, :][..., :, ck, :]
+    lead = sub.shape[:-1]
+    vals = fn(sub.reshape(-1, 3))
+    vals = vals.reshape(lead + vals.shape[1:])  # (..., nr, nc[, k])
+    extra = vals.ndim - len(lead)
+    rw_ = rw.reshape((-1, 1) + (1,) * extra)
+    cw_ = cw.reshape((-1,) + (1,) * extra)
+    top = np.take(vals, rlo, axis=len(lead) - 2)
+    bot = np.take(vals, rhi, axis=len(lead) - 2)
+    v = top * (1 - rw_) + bot * rw_
+    left = np.take(v, clo, axis=len(lead) - 1)
+    right = np.take(v, chi, axis=len(lead) - 1)
+    return (left * (1 - cw_) + right * cw_).astype(np.float32)

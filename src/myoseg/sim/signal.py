@@ -167,18 +167,18 @@ def t2prep_signal(t1, t2, pd, proto: T2PrepProtocol, flip_scale=1.0) -> np.ndarr
 
 # ---------------------------------------------------------------------------------------------- fits
 
-_T1STAR_GRID = np.geomspace(15.0, 4000.0, 72)
+_T1STAR_GRID = np.geomspace(15.0, 4000.0, 48)
 
 
-def _grid_search(y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _projectors(t: np.ndarray) -> np.ndarray:
+    """Orthonormal bases of span{1, exp(-t/T1*)} for every grid T1*, stacked: (2K, n)."""
+    x = np.stack([np.ones((len(_T1STAR_GRID), t.size)), -np.exp(-t[None, :] / _T1STAR_GRID[:, None])], axis=2)
+    q, _ = np.linalg.qr(x)  # (K, n, 2)
+    return np.ascontiguousarray(q.transpose(0, 2, 1).reshape(-1, t.size)).astype(np.float32)
+
+
+def _grid_search(y: np.ndarray, qmat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Best T1* index and its residual for each column of y (n, P) under S = A - B exp(-t/T1*)."""
-    n = t.size
-    qs = []
-    for t1s in _T1STAR_GRID:
-        x = np.stack([np.ones(n), -np.exp(-t / t1s)], axis=1)
-        q, _ = np.linalg.qr(x)
-        qs.append(q.T)
-    qmat = np.concatenate(qs, axis=0).astype(np.float32)  # (2K, n)
     proj = qmat @ y  # (2K, P)
     proj = proj.reshape(len(_T1STAR_GRID), 2, -1)
     energy = (proj**2).sum(axis=1)  # (K, P)
@@ -200,13 +200,14 @@ def fit_molli(images: np.ndarray, ti_ms: np.ndarray, steps: int = 5, chunk: int 
     t = np.asarray(ti_ms, dtype=np.float64)[order]
     y_all = images.reshape(n, -1)[order].astype(np.float32)
     out = np.zeros((4, rows * cols), dtype=np.float32)
+    qmat = _projectors(t)
     for c0 in range(0, y_all.shape[1], chunk):
         y = y_all[:, c0 : c0 + chunk]
-        out[:, c0 : c0 + chunk] = _fit_chunk(y, t, steps)
+        out[:, c0 : c0 + chunk] = _fit_chunk(y, t, qmat, steps)
     return tuple(o.reshape(rows, cols) for o in out)
 
 
-def _fit_chunk(y: np.ndarray, t: np.ndarray, steps: int) -> np.ndarray:
+def _fit_chunk(y: np.ndarray, t: np.ndarray, qmat: np.ndarray, steps: int) -> np.ndarray:
     n, p = y.shape
     imin = np.argmin(y, axis=0)
     idx = np.arange(n)[:, None]
@@ -214,7 +215,7 @@ def _fit_chunk(y: np.ndarray, t: np.ndarray, steps: int) -> np.ndarray:
     for shift in (0, 1, -1):
         neg = idx < (imin + shift)[None, :]
         yy = np.where(neg, -y, y)
-        k, resid = _grid_search(yy, t)
+        k, resid = _grid_search(yy, qmat)
         if best_y is None:
             best_y, best_k, best_r = yy, k, resid
         else:
