@@ -467,3 +467,23 @@ def test_series_with_short_axis_and_long_axis_gets_one_seg_per_plane(tmp_path: P
     assert sum(len(hd.seg.segread(tmp_path / "out" / name).SourceImageSequence) for name in segs) == 4
     groups = hd.sr.srread(tmp_path / "out" / "SR.dcm").content.get_planar_roi_measurement_groups()
     assert len(groups) == 4
+
+
+def test_broken_objects_are_skipped_and_seconds_become_ms(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    datasets = write_classic_series(tmp_path / "dcm", n=3, description="T1 quantitative",
+                                    image_type=("DERIVED", "PRIMARY", "OTHER"))
+    for ds in datasets:  # a Real World Value Mapping in seconds: values are converted to ms
+        mapping = Dataset()
+        mapping.RealWorldValueSlope, mapping.RealWorldValueIntercept = 0.001, 0.0
+        units = Dataset()
+        units.CodeValue, units.CodingSchemeDesignator, units.CodeMeaning = "s", "UCUM", "second"
+        mapping.MeasurementUnitsCodeSequence = Sequence([units])
+        ds.RealWorldValueMappingSequence = Sequence([mapping])
+        ds.save_as(tmp_path / "dcm" / f"IM{int(ds.InstanceNumber):04d}", enforce_file_format=True)
+    data = (tmp_path / "dcm" / "IM0001").read_bytes()
+    (tmp_path / "dcm" / "TRUNCATED").write_bytes(data[: len(data) - 1000])  # pixel data cut short
+    caplog.set_level(logging.INFO)
+    images = read_map_series(tmp_path / "dcm")
+    assert len(images) == 3 and images[0].meta[mk.GT_DATA_ROLE] == "T1"  # "T1" + units ms -> a T1 map
+    np.testing.assert_allclose(images[0].data[0, 0] / float(images[0].meta[mk.GT_SCALE_RATIO]), _raw(0) * 1.0)
+    assert "instance 1 skipped" in caplog.text and "Zebedee" not in caplog.text

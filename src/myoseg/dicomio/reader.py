@@ -120,7 +120,7 @@ def _read_datasets(path: Path) -> list:
     for p in _iter_files(path):
         try:
             ds = pydicom.dcmread(p)
-        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError):
+        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
             skipped += 1
             continue
         if "PixelData" not in ds or str(_get(ds, "Modality", "")) in _NOT_IMAGE_MODALITIES \
@@ -352,11 +352,13 @@ def collect_map_series(path: Path, map_type: MapType | str | None = None) -> lis
         try:
             for frame in frames_of(ds):
                 by_series[frame.series_key].append(frame)
-        except (DicomImportError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad object must not stop the import
             bad += 1
-            key, number, _ = _series_key(ds)
+            _, number, _ = _series_key(ds)
+            # our own messages are safe to log; a library's may quote element values (names, IDs): type only
+            why = str(exc) if isinstance(exc, DicomImportError) else f"{type(exc).__name__} while decoding"
             log.warning("DICOM import: series %s instance %s skipped: %s", number,
-                        _get(ds, "InstanceNumber", "?"), exc)
+                        _get(ds, "InstanceNumber", "?"), why)
     result: list[MapSeries] = []
     used: dict[MapType, int] = defaultdict(int)
     for key in sorted(by_series, key=lambda k: (by_series[k][0].series_number, by_series[k][0].series_description, k)):
