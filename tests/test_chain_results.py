@@ -46,13 +46,20 @@ def fake() -> Iterator[FakeSegmenter]:
     seg_mod.clear_cache()
 
 
-def chain(items: list, segment: dict | None = None, quantify: dict | None = None, emit: dict | None = None) -> list:
+def _over_the_wire(items: Iterator) -> Iterator:
+    """What a separate Gadgetron external process receives: every image serialised and read back."""
+    for item in items:
+        yield ismrmrd.Image.from_bytes(item.to_bytes()) if isinstance(item, ismrmrd.Image) else item
+
+
+def chain(items: list, segment: dict | None = None, quantify: dict | None = None, emit: dict | None = None,
+          wire: bool = False) -> list:
     context = StreamContext()
     stages = [build(Segment, segment or {}, context), build(Quantify, quantify or {}, context),
               build(Emit, emit or {}, context)]
-    stream = iter(items)
-    for gadget in stages:
-        stream = run_gadget(gadget, stream)
+    stream: Iterator = iter(items)
+    for k, gadget in enumerate(stages):
+        stream = run_gadget(gadget, _over_the_wire(stream) if wire and k else stream)
     return list(stream)
 
 
@@ -188,6 +195,17 @@ def test_contract_survives_mrd_serialisation(fake: FakeSegmenter, tmp_path: Path
     assert len(back) == len([w for w in wire if isinstance(w, ismrmrd.Image)])
     masks = [b for b in back if meta_str(b.meta, mk.ROLE) == "mask"]
     assert len(masks) == 5 and all(b.data.dtype == np.uint16 for b in masks)
+
+
+def test_contract_with_each_step_in_its_own_process(fake: FakeSegmenter) -> None:
+    """Under Gadgetron each step is a separate process: meta reaches quantify and emit as text."""
+    items = study(fake)
+    snapshots = _snap(items)
+    out = chain(items, wire=True)
+    returned = [o for o in out if isinstance(o, ismrmrd.Image) and mk.ROLE not in o.meta]
+    originals = [i for i in items if isinstance(i, ismrmrd.Image)]
+    check_contract(out, returned, {id(r): snapshots[id(o)] for r, o in zip(returned, originals, strict=True)})
+    assert "T1 series 5: 4 slice(s) (4 ok" in out[-1].text
 
 
 def test_model_failure_still_returns_every_original(fake: FakeSegmenter) -> None:

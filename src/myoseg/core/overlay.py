@@ -71,13 +71,23 @@ def render_overlay(
         centre = _to_canvas(np.array([[col, row]]), scale)[0, 0]
         cv2.circle(canvas, (int(centre[0]), int(centre[1])), 3 * 16 * max(1, scale // 2), _BGR[colour], thickness,
                    cv2.LINE_AA, shift=4)
-    height, width = canvas.shape[:2]
-    font_scale = float(np.clip(width / 640.0, 0.3, 1.2))
-    line_height = int(round(24 * font_scale)) + 2
-    for i, (text, colour) in enumerate(lines):
-        origin = (4, 4 + line_height * (i + 1) - line_height // 4)
-        if origin[1] > height:
-            break
-        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
-        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, _BGR[colour], thickness, cv2.LINE_AA)
+    draw_lines(canvas, lines, thickness, bgr=True)
     return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
+
+
+def draw_lines(canvas: np.ndarray, lines: Sequence[tuple[str, str]], thickness: int = 1, bgr: bool = False) -> None:
+    """Print text lines top-left on a dark box (legible over noisy background), in place."""
+    height, width = canvas.shape[:2]
+    font_scale = float(np.clip(width / 640.0, 0.35, 1.2))
+    line_height = int(round(24 * font_scale)) + 2
+    shown = [(text, colour) for i, (text, colour) in enumerate(lines) if 4 + line_height * (i + 1) <= height]
+    if not shown:
+        return
+    box_w = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)[0][0] for t, _ in shown) + 8
+    box_h = line_height * len(shown) + 6
+    canvas[:box_h, :box_w] = (canvas[:box_h, :box_w] * 0.25).astype(np.uint8)
+    for i, (text, colour) in enumerate(shown):
+        origin = (4, 4 + line_height * (i + 1) - line_height // 4)
+        b, g, r = _BGR[colour]
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (b, g, r) if bgr else (r, g, b),
+                    thickness, cv2.LINE_AA)
