@@ -54,7 +54,8 @@ class MrdConnection:
 
     # --- reading --------------------------------------------------------------------------------
     def read_exactly(self, n: int) -> bytes:
-        """Exactly n bytes, or StreamClosed / StreamTimeout. Memory grows only with bytes received."""
+        """Exactly n bytes (a bytearray: no extra copy), or StreamClosed / StreamTimeout.
+        Memory grows only with bytes received."""
         if n <= 0:
             return b""
         buf = bytearray(n) if n <= _PREALLOCATE else bytearray()
@@ -81,7 +82,7 @@ class MrdConnection:
             if view is not None:
                 view.release()
         self.bytes_in += n
-        return bytes(buf)
+        return buf  # type: ignore[return-value]  # bytearray is a writable bytes-like
 
     def read_message(self) -> wire.Message:
         """The next whole message. Waiting for its first byte uses the idle timeout, the rest the read timeout."""

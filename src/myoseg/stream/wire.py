@@ -210,12 +210,17 @@ def check_image_header(head: ismrmrd.ImageHeader, limits: Limits = DEFAULT_LIMIT
     return dtype, nbytes
 
 
+def _writable(raw: bytes) -> bytearray:
+    """Pixels must be writable numpy arrays; a reader that already returns a bytearray costs no copy."""
+    return raw if isinstance(raw, bytearray) else bytearray(raw)
+
+
 def read_image(read: ReadExactly, limits: Limits = DEFAULT_LIMITS) -> ismrmrd.Image:
     header_bytes = read(IMAGE_HEADER_SIZE)
     head = ismrmrd.ImageHeader.from_buffer_copy(header_bytes)
     dtype, nbytes = check_image_header(head, limits)
     meta = parse_meta(_read_sized(read, U64, limits.max_meta_bytes, "image meta"))
-    pixels = np.frombuffer(bytearray(read(nbytes)), dtype=dtype)
+    pixels = np.frombuffer(_writable(read(nbytes)), dtype=dtype)
     shape = (int(head.channels), int(head.matrix_size[2]), int(head.matrix_size[1]), int(head.matrix_size[0]))
     data = pixels.reshape(shape).astype(dtype.newbyteorder("="), copy=False)
     if head.data_type == ismrmrd.DATATYPE_INT:
@@ -235,8 +240,8 @@ def read_acquisition(read: ReadExactly, limits: Limits = DEFAULT_LIMITS) -> ismr
     if traj_bytes + data_bytes > limits.max_acquisition_bytes:
         raise ProtocolError(f"acquisition of {samples} samples x {channels} channels exceeds "
                             f"{limits.max_acquisition_bytes} bytes")
-    traj = np.frombuffer(bytearray(read(traj_bytes)), dtype="<f4").reshape(samples, traj_dims)
-    data = np.frombuffer(bytearray(read(data_bytes)), dtype="<c8").reshape(channels, samples)
+    traj = np.frombuffer(_writable(read(traj_bytes)), dtype="<f4").reshape(samples, traj_dims)
+    data = np.frombuffer(_writable(read(data_bytes)), dtype="<c8").reshape(channels, samples)
     return ismrmrd.Acquisition(header_bytes, data=data, trajectory=traj)
 
 
