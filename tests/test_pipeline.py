@@ -121,3 +121,28 @@ def test_overrides_apply_by_name_or_step() -> None:
         spec.with_overrides({"nonsense": "1"})
     with pytest.raises(PipelineError, match="seconds"):
         spec.with_overrides({"seconds": "-x"})
+
+
+def test_every_property_of_every_shipped_gadget_is_documented() -> None:
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import myoseg.gadgets
+    from myoseg.gadgets.base import Gadget
+
+    readme = (default_pipelines_dir() / "README.md").read_text()
+    missing = []
+    for info in pkgutil.iter_modules(myoseg.gadgets.__path__):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        try:
+            module = importlib.import_module(f"myoseg.gadgets.{info.name}")
+        except ImportError:  # optional extras (e.g. DICOM) not installed
+            continue
+        target = getattr(module, info.name, None)
+        cls = getattr(target, "gadget_class", None)
+        assert isinstance(cls, type) and issubclass(cls, Gadget), f"myoseg.gadgets.{info.name} lacks its target"
+        assert f"target `{info.name}`" in readme, f"gadget {info.name} not documented"
+        missing += [f"{info.name}.{f.name}" for f in dataclasses.fields(cls.Config) if f"`{f.name}`" not in readme]
+    assert not missing, f"properties not documented in pipelines/README.md: {missing}"
