@@ -326,3 +326,22 @@ def test_client_keeps_what_came_back_when_the_server_vanishes() -> None:
         thread.join(timeout=5)
         listener.close()
     assert not result.closed and len(result.images) == 1
+
+
+def test_allow_list_matching_and_loopback_detection() -> None:
+    from myoseg.stream.server import is_loopback
+
+    server = MrdServer(ServerSettings(allow=("10.0.0.0/8", "::1")))
+    assert server._allowed("10.1.2.3") and server._allowed("::ffff:10.1.2.3") and server._allowed("::1")
+    assert not server._allowed("192.168.0.1") and not server._allowed("fe80::1%eth0")
+    assert not server._allowed("not-an-address")
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("") and not is_loopback("0.0.0.0") and not is_loopback("::")
+
+
+def test_non_loopback_bind_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    server = MrdServer(ServerSettings(host="0.0.0.0", port=0))
+    with caplog.at_level(logging.WARNING):
+        server.bind()
+    server.stop(drain_timeout=0)
+    assert any("reachable from other machines" in r.getMessage() for r in caplog.records)

@@ -23,7 +23,7 @@ from myoseg.gadgets.base import Item, StreamContext, TextMessage
 from myoseg.stream import wire
 from myoseg.stream.chain import ChainRun, format_timings
 from myoseg.stream.connection import MrdConnection, parse_header
-from myoseg.stream.pipeline import DEFAULT_PIPELINE, PipelineSpec, load_pipeline
+from myoseg.stream.pipeline import DEFAULT_PIPELINE, PipelineSpec, is_pipeline_path, load_pipeline
 
 OnItem = Callable[[Item], None]
 
@@ -190,7 +190,6 @@ def replay_file(input_path: Path, output_path: Path, *, pipeline: str = DEFAULT_
     items: list[Item] = [*contents.acquisitions, *contents.waveforms, *contents.images]
     if on_start is not None:
         on_start(len(contents.images))
-    is_file = Path(pipeline).suffix == ".xml" and Path(pipeline).is_file()
     if server is None:
         spec = load_pipeline(pipeline, pipelines_dir, allow_path=True)
         result = run_in_process(items, spec, contents.header_xml, on_item)
@@ -198,7 +197,7 @@ def replay_file(input_path: Path, output_path: Path, *, pipeline: str = DEFAULT_
     else:
         host, port = parse_address(server)
         client = MrdClient(host, port, timeout=timeout)
-        if is_file:
+        if is_pipeline_path(pipeline):
             result = client.process(items, contents.header_xml, config_script=Path(pipeline).read_bytes(),
                                     on_item=on_item)
         else:

@@ -246,12 +246,17 @@ def load_pipeline_file(path: Path, *, module_prefixes: Iterable[str] = DEFAULT_M
     return parse_pipeline(raw, source=str(path), name=path.stem, module_prefixes=module_prefixes)
 
 
+def is_pipeline_path(text: str) -> bool:
+    """Does a command-line --pipeline value name an existing file (rather than a pipeline by name)?"""
+    return (Path(text).suffix == ".xml" or "/" in text or "\\" in text) and Path(text).is_file()
+
+
 def load_pipeline(name_or_path: str | Path, folder: Path | None = None, *, allow_path: bool = False,
                   module_prefixes: Iterable[str] = DEFAULT_MODULE_PREFIXES) -> PipelineSpec:
     """By name from `folder` (default: the shipped pipelines); by explicit path only with allow_path
     (command-line use: a network client can never name a file)."""
     text = str(name_or_path)
-    if allow_path and (Path(text).suffix == ".xml" or "/" in text or "\\" in text) and Path(text).is_file():
+    if allow_path and is_pipeline_path(text):
         return load_pipeline_file(Path(text), module_prefixes=module_prefixes)
     return load_pipeline_file(pipeline_path(text, folder or default_pipelines_dir()),
                               module_prefixes=module_prefixes)

@@ -65,8 +65,10 @@ class ServerSettings:
 
 
 def is_loopback(host: str) -> bool:
+    if not host:  # "" binds every interface
+        return False
     try:
-        infos = socket.getaddrinfo(host or None, None, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except socket.gaierror:
         return False
     return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
@@ -130,7 +132,11 @@ class MrdServer:
                 if self._stopping.is_set():
                     break
                 raise
-            self._dispatch(sock, peer)
+            try:
+                self._dispatch(sock, peer)
+            except Exception:  # noqa: BLE001 - one odd peer must never stop the accept loop
+                log.exception("could not dispatch a connection from %s", peer)
+                sock.close()
 
     def start(self) -> tuple[str, int]:
         """Bind and serve in a background thread (tests, demo). Returns (host, port)."""
@@ -175,10 +181,21 @@ class MrdServer:
             return len(self._active)
 
     # --- connections --------------------------------------------------------------------------------
+    def _allowed(self, host: str) -> bool:
+        if not self._allow:
+            return True
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self._allow)
+
     def _dispatch(self, sock: socket.socket, peer: tuple) -> None:
         conn_id = str(next(self._ids))
         peer_text = f"{peer[0]}:{peer[1]}"
-        if self._allow and not any(ipaddress.ip_address(peer[0]) in net for net in self._allow):
+        if not self._allowed(str(peer[0])):
             log.warning("conn %s from %s refused: not in the allow-list", conn_id, peer_text)
             sock.close()
             return
