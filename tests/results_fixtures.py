@@ -3,7 +3,7 @@ and a fake Segmenter that returns known labels, so no test needs a trained model
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import ismrmrd
@@ -149,3 +149,15 @@ class FakeSegmenter:
                     np.nan_to_num(known_values, nan=-1), np.nan_to_num(values, nan=-1), atol=0.51):
                 return labels
         raise ValueError("FakeSegmenter: no labels registered for this map")
+
+
+def installed_fake_segmenter() -> Iterator[FakeSegmenter]:
+    """Body of a pytest fixture: a FakeSegmenter in the segment gadget's model cache for one test.
+    Use as `fake = pytest.fixture(name="fake")(installed_fake_segmenter)`."""
+    from myoseg.gadgets import segment
+
+    segment.clear_cache()
+    fake = FakeSegmenter()
+    segment.cache_segmenter(fake)
+    yield fake
+    segment.clear_cache()

@@ -10,7 +10,6 @@ from pathlib import Path
 import ismrmrd
 import numpy as np
 import pytest
-from myoseg.gadgets import segment as seg_mod
 from myoseg.gadgets.base import StreamContext, TextMessage, build, run_gadget
 from myoseg.gadgets.emit import Emit
 from myoseg.gadgets.quantify import Quantify
@@ -19,6 +18,7 @@ from results_fixtures import (
     FakeSegmenter,
     Orientation,
     header_bytes,
+    installed_fake_segmenter,
     map_image,
     phantom_labels,
     phantom_values,
@@ -37,13 +37,7 @@ SERIES = {MapType.T1: 5, MapType.T2: 11}
 RATIO = {MapType.T1: 1.0, MapType.T2: 10.0}
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSegmenter]:
-    seg_mod.clear_cache()
-    fake = FakeSegmenter()
-    seg_mod.cache_segmenter(fake)
-    yield fake
-    seg_mod.clear_cache()
+fake = pytest.fixture(name="fake")(installed_fake_segmenter)
 
 
 def _over_the_wire(items: Iterator) -> Iterator:

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import ismrmrd
 import numpy as np
 import pytest
 from myoseg.gadgets import segment as seg_mod
 from myoseg.gadgets.base import PropertyError, StreamContext, TextMessage, build, run_gadget
 from myoseg.gadgets.segment import Backend, Segment, SegmentConfig
-from results_fixtures import FakeSegmenter, header_bytes, map_image, phantom_labels, phantom_values
+from results_fixtures import (
+    FakeSegmenter,
+    header_bytes,
+    installed_fake_segmenter,
+    map_image,
+    phantom_labels,
+    phantom_values,
+)
 
 from myoseg.core import metakeys as mk
 from myoseg.core.types import Label, MapType, View
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeSegmenter]:
-    seg_mod.clear_cache()
-    fake = FakeSegmenter()
-    seg_mod.cache_segmenter(fake)
-    yield fake
-    seg_mod.clear_cache()
+fake = pytest.fixture(name="fake")(installed_fake_segmenter)
 
 
 def _map(fake: FakeSegmenter, map_type: MapType = MapType.T1, labels: np.ndarray | None = None, **kw) -> ismrmrd.Image:
