@@ -12,7 +12,6 @@ view (matrix x overlay_scale). Maps returned with an error get "myoseg error" in
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from myoseg.gadgets.base import GadgetConfig, Item
 from myoseg.core import metakeys as mk
 from myoseg.core.contours import extract_contours
 from myoseg.core.derived import add_time, mask_labels, overlay_image
-from myoseg.core.intake import meta_float, meta_str, meta_values, read_map
+from myoseg.core.intake import meta_number, meta_str, meta_values, read_map
 from myoseg.core.overlay import choose_window, render_overlay
 from myoseg.core.roi import GREEN, RED, ROI_ENDO, ROI_EPI, ROI_SEPTAL, decode_roi, encode_roi
 from myoseg.stream.external import gadgetron_target
@@ -54,21 +53,13 @@ class EmitConfig(GadgetConfig):
             raise ValueError(f"smooth_px must be within 0..5, got {self.smooth_px}")
 
 
-def _number(meta: ismrmrd.Meta, key: str) -> float | None:
-    try:
-        value = meta_float(meta, key)
-    except ValueError:
-        return None
-    return value if value is not None and math.isfinite(value) else None
-
-
 def console_text(meta: ismrmrd.Meta) -> str:
     """'T1 myo 1012 ms | sept 998 | Q ok' (a '?' and 'review' when the slice needs a human look)."""
     kind = meta_str(meta, mk.MAP_TYPE) or "map"
     status = meta_str(meta, mk.STATUS) or ""
     if status == mk.STATUS_ERROR:
         return f"{kind} myoseg error (map unchanged)"[:MAX_COMMENT]
-    mean, septal, quality = _number(meta, mk.MEAN_MS), _number(meta, mk.SEPTAL_MS), _number(meta, mk.QUALITY)
+    mean, septal, quality = meta_number(meta, mk.MEAN_MS), meta_number(meta, mk.SEPTAL_MS), meta_number(meta, mk.QUALITY)
     mark = "?" if status == mk.STATUS_REVIEW else ""
     parts = [f"{kind} myo {mean:.0f} ms{mark}" if mean is not None else f"{kind} myo --"]
     if septal is not None:
@@ -88,11 +79,10 @@ def _set_comment(meta: ismrmrd.Meta, text: str) -> None:
 
 def _window_ms(meta: ismrmrd.Meta, scale_ratio: float) -> tuple[float, float] | None:
     """The map's display window in ms (Gadgetron windows are in stored-pixel units)."""
-    for centre_key, width_key, ratio in ((mk.GT_WINDOW_CENTER, mk.GT_WINDOW_WIDTH, scale_ratio),
-                                         (mk.WINDOW_CENTER, mk.WINDOW_WIDTH, scale_ratio)):
-        centre, width = _number(meta, centre_key), _number(meta, width_key)
+    for centre_key, width_key in ((mk.GT_WINDOW_CENTER, mk.GT_WINDOW_WIDTH), (mk.WINDOW_CENTER, mk.WINDOW_WIDTH)):
+        centre, width = meta_number(meta, centre_key), meta_number(meta, width_key)
         if centre is not None and width is not None and width > 0:
-            return centre / ratio, width / ratio
+            return centre / scale_ratio, width / scale_ratio
     return None
 
 

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import ismrmrd
 from myoseg.gadgets._paired import PairedGadget
@@ -23,7 +24,7 @@ from myoseg.gadgets.base import GadgetConfig, Item, StreamContext, TextMessage
 from myoseg.core import metakeys as mk
 from myoseg.core.contours import region_contour
 from myoseg.core.derived import add_time, append_list, mask_labels, put_number, set_review
-from myoseg.core.intake import meta_float, meta_str, read_map
+from myoseg.core.intake import meta_number, meta_str, read_map
 from myoseg.core.quantify import MIN_PIXELS, PLAUSIBLE_MS, quantify_slice
 from myoseg.core.roi import ROI_SEPTAL, YELLOW, encode_roi
 from myoseg.core.summary import SliceRecord, StudySummary
@@ -107,13 +108,7 @@ class Quantify(PairedGadget):
 
     def _record(self, image: ismrmrd.Image, segments: list[int] | None = None, aha_ms: list[float] | None = None) -> None:
         meta = image.meta
-
-        def number(key: str) -> float | None:
-            try:
-                return meta_float(meta, key)
-            except ValueError:
-                return None
-
+        number = partial(meta_number, meta)
         self.study.add(SliceRecord(
             series=int(image.image_series_index),
             slice=int(image.slice),

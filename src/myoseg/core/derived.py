@@ -16,7 +16,7 @@ import ismrmrd.image
 import numpy as np
 
 from myoseg.core import metakeys as mk
-from myoseg.core.intake import meta_float, meta_str
+from myoseg.core.intake import meta_number, meta_str
 
 MASK_DESCRIPTION = "myoseg_mask"
 OVERLAY_DESCRIPTION = "myoseg_overlay"
@@ -115,10 +115,7 @@ def put_number(meta: Any, key: str, value: float | None, digits: int = 1) -> Non
 
 def add_time(meta: Any, elapsed_ms: float) -> None:
     """Processing time accumulates over the steps (segment + quantify + emit)."""
-    try:
-        before = meta_float(meta, mk.TIME_MS) or 0.0
-    except ValueError:
-        before = 0.0
+    before = meta_number(meta, mk.TIME_MS) or 0.0
     meta[mk.TIME_MS] = round(before + elapsed_ms, 1)
 
 

@@ -117,6 +117,15 @@ def meta_float(meta: Mapping[str, Any], key: str) -> float | None:
     return float(values[0])
 
 
+def meta_number(meta: Mapping[str, Any], key: str) -> float | None:
+    """First value of a meta entry as a finite float; None when absent, not a number, NaN or Inf."""
+    try:
+        value = meta_float(meta, key)
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
 # --- map type -------------------------------------------------------------------------------------
 
 
