@@ -345,3 +345,16 @@ def test_non_loopback_bind_logs_a_warning(caplog: pytest.LogCaptureFixture) -> N
         server.bind()
     server.stop(drain_timeout=0)
     assert any("reachable from other machines" in r.getMessage() for r in caplog.records)
+
+
+def test_default_pipeline_may_be_a_file_from_the_command_line(tmp_path: Path) -> None:
+    default = tmp_path / "site.xml"
+    default.write_text(pipeline_xml(("gadgets_for_tests", "tag", {"value": "site"})))
+    with running_server(default_pipeline=str(default), **FAST) as srv:  # type: ignore[arg-type]
+        # No config message at all: header first, then data -> the default pipeline.
+        messages = raw_session(srv.address, wire.encode_header(HEADER_XML) + wire.encode_image(make_map(1))
+                               + wire.encode_close())
+        assert messages[0].meta["TEST_Tag"] == "site" and isinstance(messages[-1], wire.Close)
+        # A client naming another path is still refused.
+        refused = raw_session(srv.address, wire.encode_config_file(str(tmp_path / "other.xml")) + wire.encode_close())
+        _expect_error_and_close(refused, "invalid pipeline name")

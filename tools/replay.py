@@ -21,6 +21,13 @@ def main(
                          ] = None,
     group: Annotated[str | None, typer.Option(help="HDF5 group in the input (default: the only one).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the server.")] = 300.0,
+    tls: Annotated[bool, typer.Option("--tls", help="Connect with TLS (verified against the system CAs or "
+                                                    "--tls-ca).")] = False,
+    tls_ca: Annotated[Path | None, typer.Option(help="CA certificate that signed the server's (implies --tls).")
+                      ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Client certificate for mutual TLS (implies --tls).")
+                        ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Private key of --tls-cert.")] = None,
     progress: Annotated[bool | None, typer.Option(help="Progress bar (default: when stderr is a terminal).")
                         ] = None,
 ) -> None:
@@ -34,11 +41,12 @@ def main(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from myoseg.stream.client import replay_file
+    from myoseg.stream.client import client_tls_context, replay_file
     from myoseg.stream.pipeline import PipelineError
     from myoseg.stream.wire import ProtocolError
 
     console = Console(stderr=True)
+    context = client_tls_context(tls_ca, tls_cert, tls_key) if (tls or tls_ca or tls_cert) else None
     show = console.is_terminal if progress is None else progress
     bar = Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, disable=not show)
@@ -55,7 +63,7 @@ def main(
 
         try:
             report = replay_file(input, output, pipeline=pipeline, server=server, pipelines_dir=pipelines,
-                                 group=group, on_item=on_item, timeout=timeout,
+                                 group=group, on_item=on_item, timeout=timeout, tls=context,
                                  on_start=lambda n: bar.update(task, total=n))
         except PipelineError as exc:
             console.print(f"[red]pipeline error:[/] {exc}")

@@ -29,6 +29,13 @@ def main(
     idle_timeout: Annotated[float, typer.Option(help="Seconds a client may stay silent between messages.")] = 300.0,
     max_connections: Annotated[int, typer.Option(help="Concurrent connections; more are answered 'busy'.")] = 32,
     drain_timeout: Annotated[float, typer.Option(help="On SIGTERM: seconds in-flight scans get to finish.")] = 60.0,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve TLS instead of plain TCP "
+                                                       "(standard mode; Gadgetron's <connect> speaks plain TCP).")
+                        ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert (if not in the same file).")
+                       ] = None,
+    tls_client_ca: Annotated[Path | None, typer.Option(help="Require client certificates signed by this CA "
+                                                            "(mutual TLS).")] = None,
     warmup: Annotated[bool, typer.Option(help="Validate the default pipeline and load its model at start-up, "
                                               "so the first scan does not pay for it.")] = True,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
@@ -54,9 +61,13 @@ def main(
         host=host, port=port, pipelines_dir=(pipelines or default_pipelines_dir()).resolve(),
         default_pipeline=default_pipeline, gadgetron_connect=gadgetron_connect, allow=tuple(allow or ()),
         read_timeout=read_timeout, idle_timeout=idle_timeout, max_connections=max_connections,
-        drain_timeout=drain_timeout,
+        drain_timeout=drain_timeout, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca,
     )
-    server = MrdServer(settings)
+    try:
+        server = MrdServer(settings)
+    except (OSError, ValueError) as exc:  # unreadable certificate, bad --allow network, ...
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if warmup:
         try:
             server.warm_up()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import statistics
 import threading
 import time
@@ -63,8 +64,8 @@ class MrdClient:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9002, *, timeout: float = 120.0,
-                 limits: wire.Limits = wire.DEFAULT_LIMITS) -> None:
-        self.host, self.port, self.timeout, self.limits = host, port, timeout, limits
+                 limits: wire.Limits = wire.DEFAULT_LIMITS, tls: ssl.SSLContext | None = None) -> None:
+        self.host, self.port, self.timeout, self.limits, self.tls = host, port, timeout, limits, tls
 
     def process(self, items: Iterable[Item], header_xml: str | bytes | None = None, *,
                 config_name: str | None = None, config_script: str | bytes | None = None,
@@ -74,6 +75,8 @@ class MrdClient:
         started = time.perf_counter()
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_hostname=self.host)
         conn = MrdConnection(sock, limits=self.limits, read_timeout=self.timeout, idle_timeout=self.timeout,
                              connection_id="client")
         result = StreamResult()
@@ -114,6 +117,16 @@ class MrdClient:
             conn.close()
         result.seconds = time.perf_counter() - started
         return result
+
+
+def client_tls_context(ca: Path | None = None, cert: Path | None = None, key: Path | None = None,
+                       ) -> ssl.SSLContext:
+    """TLS for MrdClient: verify the server against `ca` (default: the system CAs); optional client cert."""
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key) if key else None)
+    return context
 
 
 def run_in_process(items: Iterable[Item], spec: PipelineSpec, header_xml: str | bytes | None = None,
@@ -182,7 +195,7 @@ class ReplayReport:
 def replay_file(input_path: Path, output_path: Path, *, pipeline: str = DEFAULT_PIPELINE,
                 server: str | None = None, pipelines_dir: Path | None = None, group: str | None = None,
                 on_item: OnItem | None = None, on_start: Callable[[int], None] | None = None,
-                timeout: float = 300.0) -> ReplayReport:
+                timeout: float = 300.0, tls: ssl.SSLContext | None = None) -> ReplayReport:
     """Stream an ISMRMRD file through a pipeline (in process, or to `server` = "host:port") and write
     every returned image (and acquisition) to output_path. on_start(n_images) is called once the file is read."""
     input_path, output_path = Path(input_path), Path(output_path)
@@ -196,7 +209,7 @@ def replay_file(input_path: Path, output_path: Path, *, pipeline: str = DEFAULT_
         where, name = "in process", spec.name
     else:
         host, port = parse_address(server)
-        client = MrdClient(host, port, timeout=timeout)
+        client = MrdClient(host, port, timeout=timeout, tls=tls)
         if is_pipeline_path(pipeline):
             result = client.process(items, contents.header_xml, config_script=Path(pipeline).read_bytes(),
                                     on_item=on_item)

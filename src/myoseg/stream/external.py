@@ -77,7 +77,7 @@ def adapt_connection(connection: Any) -> MrdConnection:
     return conn
 
 
-def _items_until_close(conn: MrdConnection) -> Iterator[Item]:
+def items_until_close(conn: MrdConnection) -> Iterator[Item]:
     """Items until CLOSE; a broken stream ends the input (held items still come back) and is logged."""
     try:
         yield from conn.items()
@@ -96,7 +96,7 @@ def run_external(gadget_cls: type[Gadget], connection: Any) -> None:
         log.error("%s [conn %s]", message, conn.connection_id)
         gadget = BrokenStep(gadget_cls.name, message, context, report_text=conn.text_allowed)
     try:
-        for item in run_gadget(gadget, _items_until_close(conn)):
+        for item in run_gadget(gadget, items_until_close(conn)):
             conn.send(item)
     except OSError as exc:
         log.error("[conn %s] peer gone while sending: %s", conn.connection_id, exc)
@@ -112,3 +112,6 @@ def gadgetron_target(gadget_cls: type[Gadget]) -> Callable[[Any], None]:
     target.__name__ = target.__qualname__ = gadget_cls.name
     target.__doc__ = f"Gadgetron external target running {gadget_cls.__module__}.{gadget_cls.__name__}."
     return target
+
+
+_items_until_close = items_until_close  # the name gadgets/pipeline.py imported first

@@ -262,6 +262,22 @@ def load_pipeline(name_or_path: str | Path, folder: Path | None = None, *, allow
                               module_prefixes=module_prefixes)
 
 
+PIPELINE_PROPERTY = "pipeline"
+
+
+def spec_from_properties(properties: Mapping[str, str], folder: Path | None = None, *,
+                         default: str = DEFAULT_PIPELINE, trusted_default: bool = False,
+                         module_prefixes: Iterable[str] = DEFAULT_MODULE_PREFIXES) -> PipelineSpec:
+    """Gadgetron-style configuration -> pipeline: property `pipeline` names it (from the folder; default
+    `default`), every other property is an override (`prop` or `step.prop`, see PipelineSpec.with_overrides).
+    `trusted_default`: the default came from the command line, so it may be a file path."""
+    overrides = dict(properties)
+    name = overrides.pop(PIPELINE_PROPERTY, default)
+    spec = load_pipeline(name, folder, allow_path=trusted_default and name == default,
+                         module_prefixes=module_prefixes)
+    return spec.with_overrides(overrides)
+
+
 def properties_from_config(config: Any) -> dict[str, str]:
     """<configuration><property name= value=/>... (an Element, or None) -> {name: value}."""
     if config is None:

@@ -22,6 +22,7 @@ import ipaddress
 import itertools
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ from myoseg.stream.pipeline import (
     load_pipeline,
     parse_pipeline,
     properties_from_config,
+    spec_from_properties,
 )
 from myoseg.stream.wire import Limits, ProtocolError
 
@@ -62,6 +64,23 @@ class ServerSettings:
     drain_timeout: float = 60.0  # on SIGTERM: how long in-flight connections may take to finish
     limits: Limits = wire.DEFAULT_LIMITS
     module_prefixes: tuple[str, ...] = DEFAULT_MODULE_PREFIXES
+    tls_cert: Path | None = None  # PEM certificate (chain) and key: serve TLS instead of plain TCP
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # require client certificates signed by this CA (mutual TLS)
+
+
+def server_tls_context(s: ServerSettings) -> ssl.SSLContext | None:
+    if s.tls_cert is None:
+        if s.tls_key is not None or s.tls_client_ca is not None:
+            raise ValueError("TLS options need a certificate (--tls-cert)")
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(s.tls_cert), str(s.tls_key) if s.tls_key else None)
+    if s.tls_client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(str(s.tls_client_ca))
+    return context
 
 
 def is_loopback(host: str) -> bool:
@@ -78,6 +97,7 @@ class MrdServer:
     def __init__(self, settings: ServerSettings | None = None) -> None:
         self.settings = settings or ServerSettings()
         self._allow = [ipaddress.ip_network(a, strict=False) for a in self.settings.allow]
+        self._tls = server_tls_context(self.settings)
         self._listener: socket.socket | None = None
         self._stopping = threading.Event()
         self._slots = threading.BoundedSemaphore(self.settings.max_connections)
@@ -96,8 +116,10 @@ class MrdServer:
         self._listener = socket.create_server((s.host, s.port), backlog=128)
         self._listener.settimeout(0.2)
         host, port = self._listener.getsockname()[:2]
-        log.info("myoseg serve listening on %s:%d (%s mode, pipelines %s, default %s)", host, port,
-                 "gadgetron-connect" if s.gadgetron_connect else "standard", s.pipelines_dir, s.default_pipeline)
+        log.info("myoseg serve listening on %s:%d (%s mode%s, pipelines %s, default %s)", host, port,
+                 "gadgetron-connect" if s.gadgetron_connect else "standard",
+                 ", TLS" + (" with client certificates" if s.tls_client_ca else "") if self._tls else "",
+                 s.pipelines_dir, s.default_pipeline)
         return host, port
 
     @property
@@ -223,6 +245,16 @@ class MrdServer:
 
     def _run_connection(self, sock: socket.socket, peer: str, conn_id: str) -> None:
         try:
+            if self._tls is not None:
+                sock.settimeout(self.settings.read_timeout)
+                try:
+                    sock = self._tls.wrap_socket(sock, server_side=True)
+                except (OSError, ssl.SSLError) as exc:
+                    log.warning("conn %s from %s: TLS handshake failed (%s)", conn_id, peer, exc)
+                    sock.close()
+                    return
+                with self._lock:
+                    self._active[conn_id] = (self._active[conn_id][0], sock)
             handle_connection(sock, peer, conn_id, self.settings)
         except Exception:  # noqa: BLE001 - a bad connection must never take the server down
             log.exception("conn %s: unexpected failure", conn_id)
@@ -251,7 +283,8 @@ def handle_connection(sock: socket.socket, peer: str, conn_id: str, settings: Se
         spec, pending, error = _configure(conn, first, s)
         if error:
             log.warning("conn %s %s: %s", conn_id, peer, error)
-            conn.send_text(error)  # first, FIRE style; the items still come back, marked
+            if conn.text_allowed:
+                conn.send_text(error)  # first, FIRE style; the items still come back, marked
         message = pending if pending is not None else conn.read_message()
         if isinstance(message, wire.Header):
             context.header = conn.header = parse_header(message.xml)
@@ -267,6 +300,8 @@ def handle_connection(sock: socket.socket, peer: str, conn_id: str, settings: Se
         for problem in problems:
             outcome = "protocol error"
             log.warning("conn %s %s: %s", conn_id, peer, problem)
+            if not conn.text_allowed:
+                continue
             try:
                 conn.send_text(f"ERROR myoseg: {problem}")
             except OSError:
@@ -304,7 +339,9 @@ def _configure(conn: MrdConnection, first: wire.Message, s: ServerSettings,
 
 
 def _load(name: str, s: ServerSettings) -> PipelineSpec:
-    return load_pipeline(name, s.pipelines_dir, module_prefixes=s.module_prefixes)
+    # The default pipeline comes from the command line and may be a path; names from clients never are.
+    return load_pipeline(name, s.pipelines_dir, allow_path=name == s.default_pipeline,
+                         module_prefixes=s.module_prefixes)
 
 
 def _from_gadgetron_config(conn: MrdConnection, raw: bytes, s: ServerSettings) -> PipelineSpec:
@@ -315,9 +352,8 @@ def _from_gadgetron_config(conn: MrdConnection, raw: bytes, s: ServerSettings) -
     conn.config = config
     if config.find("stream") is not None:  # a whole pipeline sent as the configuration
         return parse_pipeline(raw, source="<gadgetron configuration>", module_prefixes=s.module_prefixes)
-    overrides = properties_from_config(config)
-    name = overrides.pop("pipeline", s.default_pipeline)
-    return _load(name, s).with_overrides(overrides)
+    return spec_from_properties(properties_from_config(config), s.pipelines_dir, default=s.default_pipeline,
+                                trusted_default=True, module_prefixes=s.module_prefixes)
 
 
 @contextmanager
