@@ -17,10 +17,11 @@ def test_region_stats_match_numpy_and_skip_nan() -> None:
     values = rng.normal(1000, 40, (50, 50))
     mask = np.zeros((50, 50), bool)
     mask[10:30, 10:30] = True
-    values[10, 10:15] = np.nan
+    values[10, 10:14] = np.nan
+    values[10, 14] = 0.0  # a failed fit
     values[11, 10] = np.inf
     s = RegionStats.of(values, mask)
-    finite = values[mask & np.isfinite(values)]
+    finite = values[mask & np.isfinite(values) & (values > 0)]
     assert s.pixels == finite.size == 394 and s.nan_pixels == 6
     assert s.mean == pytest.approx(finite.mean())
     assert s.median == pytest.approx(np.median(finite))

@@ -1,7 +1,7 @@
 """Myocardial values of one slice: global statistics, the septal ROI, AHA segments, plausibility.
 
-All values are in ms (the map after undoing GADGETRON_ScaleRatio). Pixels that are NaN/Inf in the map are
-excluded and counted. Values outside the plausible range for the map type are flagged for review, never
+All values are in ms (the map after undoing GADGETRON_ScaleRatio). Pixels without a value (NaN/Inf, or <= 0
+where the fit failed: no relaxation time is <= 0) are excluded and counted. Values outside the plausible range for the map type are flagged for review, never
 reported as fact: the slice gets status `review` and a note saying which value and why.
 """
 
@@ -28,13 +28,14 @@ class RegionStats:
     median: float
     sd: float
     iqr: float
-    pixels: int  # pixels of the region with a finite value (the ones the statistics use)
-    nan_pixels: int  # pixels of the region whose value is NaN/Inf (excluded)
+    pixels: int  # pixels of the region with a value (finite and > 0: the ones the statistics use)
+    nan_pixels: int  # pixels of the region without a value (NaN/Inf, or <= 0 where the fit failed): excluded
 
     @classmethod
     def of(cls, values_ms: np.ndarray, mask: np.ndarray) -> RegionStats:
         region = np.asarray(values_ms, dtype=np.float64)[np.asarray(mask, dtype=bool)]
-        finite = region[np.isfinite(region)]
+        with np.errstate(invalid="ignore"):
+            finite = region[np.isfinite(region) & (region > 0)]  # 0 or less: no fit there (no T1/T2 is <= 0)
         nan = int(region.size - finite.size)
         if finite.size == 0:
             return cls(math.nan, math.nan, math.nan, math.nan, 0, nan)
@@ -81,9 +82,9 @@ def quantify_slice(
         out.review.append(f"only {stats.pixels} myocardial pixels with a value")
     if stats.nan_pixels:
         share = stats.nan_pixels / max(stats.nan_pixels + stats.pixels, 1)
-        out.notes.append(f"{stats.nan_pixels} myocardial NaN/Inf pixel(s) excluded")
+        out.notes.append(f"{stats.nan_pixels} myocardial pixel(s) without a value (NaN/Inf or <= 0) excluded")
         if share > MAX_NAN_FRACTION:
-            out.review.append(f"{share:.0%} of the myocardium has no value (NaN/Inf)")
+            out.review.append(f"{share:.0%} of the myocardium has no value (NaN/Inf or <= 0)")
     if stats.pixels and not lo <= stats.mean <= hi:
         out.review.append(f"implausible {map_type.value} {stats.mean:.0f} ms (plausible {lo:.0f}-{hi:.0f} ms): "
                           "check map type, scale ratio and segmentation")
