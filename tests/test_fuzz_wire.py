@@ -26,7 +26,7 @@ VALID = [
     wire.encode_header("<ismrmrdHeader/>"),
     wire.encode_close(),
 ]
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
