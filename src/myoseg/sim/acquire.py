@@ -171,9 +171,14 @@ def _acquire(
     keep = np.abs(ky) <= acq.phase_res * rows / 2.0
     if acq.partial_fourier < 1.0:
         keep &= ky >= -(acq.partial_fourier - 0.5) * acq.phase_res * rows
-    window = keep.astype(np.float32)
-    # a mild raised-cosine edge on the acquired window (scanner k-space filter)
-    k = k * window[None, :, None]
+    # scanner k-space filter: a raised-cosine taper over the outer 40% of the acquired range (less ringing)
+    kmax = acq.phase_res * rows / 2.0
+    k_lo = -kmax if acq.partial_fourier >= 1.0 else -(acq.partial_fourier - 0.5) * 2.0 * kmax
+    taper = np.clip(np.minimum(kmax - ky, ky - k_lo) / (0.4 * kmax), 0.0, 1.0)
+    window = (keep * (0.5 - 0.5 * np.cos(np.pi * taper))).astype(np.float32)
+    kx_ = np.abs(np.arange(cols) - cols // 2) / (cols / 2.0)
+    window_x = (0.5 + 0.5 * np.cos(np.pi * np.clip((kx_ - 0.8) / 0.2, 0.0, 1.0))).astype(np.float32)
+    k = k * window[None, :, None] * window_x[None, None, :]
     if acq.motion_mm > 0:
         kx = np.arange(cols) - cols // 2
         shifts = rng.normal(0.0, acq.motion_mm, (n_img, 2)) / plane.spacing_mm

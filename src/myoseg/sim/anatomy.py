@@ -138,14 +138,14 @@ def sample_heart(rng: np.random.Generator) -> Heart:
         base=base, u=u, v=v, w=w, phenotype=phenotype, R=R, ecc=rng.uniform(0.9, 1.12), L=L,
         p_shape=rng.uniform(2.0, 3.2), t_base=t_base, t_apex=t_apex, septal_extra=septal_extra,
         harmonics=harmonics, base_tilt=(rng.uniform(0.0, 4.0), rng.uniform(0, 2 * np.pi)),
-        rv_cu=-ro * rng.uniform(0.5, 0.7), rv_cv=-ro * rng.uniform(0.05, 0.25),
-        rv_ru=ro * rng.uniform(0.95, 1.2) * (1.2 if phenotype == "dilated" and rng.random() < 0.4 else 1.0),
-        rv_rv=ro * rng.uniform(1.35, 1.6), rv_len=L * rng.uniform(0.72, 0.88), rv_wall=rng.uniform(2.5, 4.0),
+        rv_cu=-ro * rng.uniform(0.5, 0.65), rv_cv=-ro * rng.uniform(0.05, 0.2),
+        rv_ru=ro * rng.uniform(0.85, 1.05) * (1.25 if phenotype == "dilated" and rng.random() < 0.4 else 1.0),
+        rv_rv=ro * rng.uniform(1.05, 1.25), rv_len=L * rng.uniform(0.72, 0.88), rv_wall=rng.uniform(2.5, 4.0),
         w_tv=rng.uniform(4.0, 9.0), papillary=papillary,
         trab_depth=rng.uniform(1.0, 3.0), trab_threshold=rng.uniform(0.4, 0.9),
         lvot_theta=np.deg2rad(rng.uniform(215, 250)), lvot_radius=rng.uniform(10.0, 14.0),
         lvot_w_end=rng.uniform(4.0, 22.0), lvot_tilt=np.deg2rad(rng.uniform(25, 45)),
-        fat_mean=rng.uniform(0.5, 4.0), lesion=lesion,
+        fat_mean=rng.uniform(0.0, 2.5), lesion=lesion,
         deform=SmoothDisplacement(rng, rng.uniform(1.0, 2.5)),
         trab_field=SmoothField(rng, (3.0, 8.0), 12), fat_field=SmoothField(rng, (20.0, 60.0), 6),
         shape_field=SmoothField(rng, (30.0, 80.0), 6),
@@ -279,7 +279,7 @@ def _heart(h: Heart, hc: np.ndarray, smooth: dict[str, np.ndarray]) -> tuple[np.
     rv_out = (q_o < _prof((w - h.w_tv) / (h.rv_len + h.rv_wall - h.w_tv), h.p_shape)) & (w >= h.w_tv) & ~in_lv_outer
 
     # epicardial fat: a variable layer around both ventricles
-    fat_t = np.maximum(0.0, h.fat_mean * (1.0 + 0.8 * smooth["fat"])) + 3.0 * np.exp(-((w / 12.0) ** 2))
+    fat_t = np.maximum(0.0, h.fat_mean * (1.0 + 1.3 * smooth["fat"])) + 3.0 * np.exp(-((w / 12.0) ** 2))
     lv_fat = (rho < (rc_base + t + fat_t) * _prof(w / (h.outer_length + fat_t), h.p_shape)) & (w >= w_mv - 4)
     qf = np.sqrt(((u - h.rv_cu) / (h.rv_ru + h.rv_wall + fat_t)) ** 2 + ((v - h.rv_cv) / (h.rv_rv + h.rv_wall + fat_t)) ** 2)
     rv_fat = (qf < _prof((w - h.w_tv) / (h.rv_len + h.rv_wall + fat_t - h.w_tv), h.p_shape)) & (w >= h.w_tv - 4)

@@ -60,10 +60,10 @@ def write_subject(sub: SimSubject, out: Path, split: str, dicom: bool = False) -
         write_subject_dicom(sub, out / "dicom" / sub.subject)
 
 
-def _job(args: tuple[int, int, str, str, bool]) -> dict:
-    index, seed, out, split, dicom = args
+def _job(args: tuple) -> dict:
+    index, seed, out, split, dicom, matrix = args
     t0 = time.perf_counter()
-    sub = simulate_subject(subject_seed(seed, index), subject_name(index))
+    sub = simulate_subject(subject_seed(seed, index), subject_name(index), matrix=matrix)
     write_subject(sub, Path(out), split, dicom)
     info = sub.summary()
     info["split"] = split
@@ -80,14 +80,14 @@ def _limit_threads() -> None:
 
 def generate_dataset(
     out: Path, subjects: int, seed: int = 0, workers: int = 1, dicom: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, matrix: tuple[int, int] | None = None,
 ) -> dict:
     """Simulate `subjects` subjects into `out`; returns the manifest (also written to out/manifest.json)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     splits = assign_splits(subjects, seed)
     split_of = {name: split for split, names in splits.items() for name in names}
-    jobs = [(i, seed, str(out), split_of[subject_name(i)], dicom) for i in range(subjects)]
+    jobs = [(i, seed, str(out), split_of[subject_name(i)], dicom, matrix) for i in range(subjects)]
     t0 = time.perf_counter()
     infos: list[dict] = []
     if workers <= 1:

@@ -70,7 +70,7 @@ def sample_molli(rng: np.random.Generator, contrast: bool, rows: int) -> MolliPr
     return MolliProtocol(
         scheme=scheme, pauses=pauses, ti_first_ms=rng.uniform(95.0, 125.0), ti_step_ms=80.0, rr_ms=rr,
         trigger_ms=min(rr_mean * rng.uniform(0.55, 0.75), rr_mean - 160.0),
-        inversion_efficiency=rng.uniform(0.92, 0.99), readout=_sample_readout(rng, 35.0, rows),
+        inversion_efficiency=rng.uniform(0.94, 0.99), readout=_sample_readout(rng, 35.0, rows),
     )
 
 
@@ -93,7 +93,14 @@ class T2PrepProtocol:
 
 def sample_t2prep(rng: np.random.Generator, rows: int) -> T2PrepProtocol:
     return T2PrepProtocol(te_ms=(0.0, 25.0, 55.0), recovery_beats=int(rng.choice([3, 4])),
-                          rr_ms=rng.uniform(650.0, 1250.0), readout=_sample_readout(rng, 70.0, rows))
+                          rr_ms=rng.uniform(650.0, 1250.0), readout=_t2_readout(rng, rows))
+
+
+def _t2_readout(rng: np.random.Generator, rows: int) -> Readout:
+    # T2 maps use an early k-space centre (partial Fourier, few ramp-up pulses) to limit the T1 contamination
+    lines = int(round(rows * rng.uniform(0.5, 0.7) * 0.75 / 2.0)) + 5
+    return Readout(flip_deg=70.0 * rng.normal(1.0, 0.03), tr_ms=rng.uniform(2.4, 3.0), n_lines=lines,
+                   centre_line=int(rng.integers(8, 16)))
 
 
 # ---------------------------------------------------------------------------------------------- signals

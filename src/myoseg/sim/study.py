@@ -14,21 +14,22 @@ from myoseg.sim.subject import SimSubject, simulate_subject
 
 def simulate_study(
     seed: int = 0, subject: str = "study", matrix: tuple[int, int] | None = None,
-    field_strength_t: float | None = None, contrast: bool | None = False,
+    field_strength_t: float | None = None, contrast: bool | None = False, storage: str | None = None,
 ) -> tuple[list[ismrmrd.Image], str, list[ismrmrd.Image]]:
     """(map images, MRD XML header, ground-truth label images) of one subject.
 
     Maps: T1 (series 5) then T2 (series 11), slices basal/mid/apical/4ch = slice 0..3. Label images carry the
     same slice / image_index / geometry (series 105 / 111). `contrast=None` draws native/post at random.
     """
-    sub = study_subject(seed, subject, matrix, field_strength_t, contrast)
+    sub = study_subject(seed, subject, matrix, field_strength_t, contrast, storage)
     maps, labels = subject_images(sub)
     return maps, header_xml(sub), labels
 
 
-def study_subject(seed: int = 0, subject: str = "study", matrix=None, field_strength_t=None, contrast=False) -> SimSubject:
+def study_subject(seed: int = 0, subject: str = "study", matrix=None, field_strength_t=None, contrast=False,
+                  storage=None) -> SimSubject:
     return simulate_subject(seed, subject, map_types=(MapType.T1, MapType.T2), matrix=matrix,
-                            field_strength_t=field_strength_t, contrast=contrast)
+                            field_strength_t=field_strength_t, contrast=contrast, storage=storage)
 
 
 def labels_path(path: Path) -> Path:

@@ -62,7 +62,7 @@ def subject_seed(seed: int, index: int) -> int:
 
 def simulate_subject(seed: int, subject: str = "sim0000", views=SIM_VIEWS, map_types=(MapType.T1, MapType.T2),
                      matrix: tuple[int, int] | None = None, field_strength_t: float | None = None,
-                     contrast: bool | None = None) -> SimSubject:
+                     contrast: bool | None = None, storage: str | None = None) -> SimSubject:
     """Everything about one subject is drawn from `seed`; `matrix` = (cols, rows) overrides the protocol."""
     rng = np.random.default_rng(seed)
     fs = field_strength_t if field_strength_t is not None else float(rng.choice([1.5, 3.0], p=[0.6, 0.4]))
@@ -77,9 +77,14 @@ def simulate_subject(seed: int, subject: str = "sim0000", views=SIM_VIEWS, map_t
     molli = sample_molli(rng, post, rows)
     t2p = sample_t2prep(rng, rows)
     planes = [p for p in make_planes(body.heart, rng, cols, rows, spacing, thickness) if p.view in views]
-    storage = {mt: str(rng.choice(["float32", "uint16"])) for mt in MapType}
-    ratio = {MapType.T1: float(rng.choice([1.0, 10.0])) if storage[MapType.T1] == "uint16" else 1.0,
-             MapType.T2: 10.0 if storage[MapType.T2] == "uint16" else 1.0}
+    storage_of = {mt: str(rng.choice(["float32", "uint16"])) for mt in MapType}
+    if storage is not None:
+        if storage not in ("float32", "uint16"):
+            raise ValueError(f"storage must be 'float32' or 'uint16', not {storage!r}")
+        storage_of = {mt: storage for mt in MapType}
+    t1_ratio = float(rng.choice([1.0, 10.0]))
+    ratio = {MapType.T1: t1_ratio if storage_of[MapType.T1] == "uint16" else 1.0,
+             MapType.T2: 10.0 if storage_of[MapType.T2] == "uint16" else 1.0}
     out = SimSubject(subject, seed, fs, post, body, tissues, acq, molli, t2p)
     for plane in planes:
         truth = sample_plane(body, tissues, plane, acq, rng)
@@ -90,8 +95,8 @@ def simulate_subject(seed: int, subject: str = "sim0000", views=SIM_VIEWS, map_t
             else:
                 values, _ = acquire_t2(truth, plane, acq, t2p, rng)
                 true = truth.t2
-            if storage[mt] == "uint16":
+            if storage_of[mt] == "uint16":
                 values = np.clip(np.round(values * ratio[mt]), 0, 65535) / ratio[mt]
             out.maps.append(SimMap(mt, plane.view, plane, values.astype(np.float32), true.astype(np.float32),
-                                   truth.labels, storage[mt], ratio[mt]))
+                                   truth.labels, storage_of[mt], ratio[mt]))
     return out

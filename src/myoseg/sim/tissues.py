@@ -92,8 +92,8 @@ def sample_tissues(rng: np.random.Generator, field_strength_t: float, contrast: 
     blood_t2 = (240.0 if not high else 170.0) * rng.normal(1.0, 0.08)
     for tissue in _BLOOD_TISSUES:
         t1[tissue], t2[tissue] = blood_t1 * rng.normal(1.0, 0.01), blood_t2 * rng.normal(1.0, 0.03)
-    myo_t1 = (1070.0 if not high else 1300.0) * rng.normal(1.0, 0.025)
-    myo_t2 = (50.0 if not high else 45.0) * rng.normal(1.0, 0.04)
+    myo_t1 = (1080.0 if not high else 1300.0) * rng.normal(1.0, 0.025)
+    myo_t2 = (47.0 if not high else 44.0) * rng.normal(1.0, 0.04)
 
     disease = str(rng.choice(DISEASES, p=[0.62, 0.16, 0.14, 0.08]))
     myo_ecv = rng.uniform(0.22, 0.30)
