@@ -21,10 +21,14 @@ from typing import Any
 from myoseg.gadgets.base import StreamContext
 
 from myoseg.stream.chain import ChainRun
-from myoseg.stream.external import _items_until_close, adapt_connection
-from myoseg.stream.pipeline import DEFAULT_PIPELINE, load_pipeline, properties_from_config
+from myoseg.stream.external import adapt_connection, items_until_close
+from myoseg.stream.pipeline import (
+    DEFAULT_PIPELINE,
+    PIPELINE_PROPERTY,
+    properties_from_config,
+    spec_from_properties,
+)
 
-PIPELINE_PROPERTY = "pipeline"
 log = logging.getLogger("myoseg.gadgets")
 
 
@@ -32,14 +36,13 @@ def pipeline(connection: Any) -> None:
     """Gadgetron target: run the pipeline named by the `pipeline` property (default myoseg_t1t2)."""
     conn = adapt_connection(connection)
     properties = properties_from_config(conn.config)
-    name = properties.pop(PIPELINE_PROPERTY, DEFAULT_PIPELINE)
+    name = properties.get(PIPELINE_PROPERTY, DEFAULT_PIPELINE)
     context = StreamContext(header=conn.header, connection_id=conn.connection_id)
     try:
-        spec = load_pipeline(name).with_overrides(properties)
-        run = ChainRun(spec, context)
+        run = ChainRun(spec_from_properties(properties), context)
     except Exception as exc:  # noqa: BLE001 - a bad pipeline still returns every map, marked
         message = f"ERROR myoseg pipeline {name!r}: {type(exc).__name__}: {exc}"
         log.error("%s [conn %s]", message, conn.connection_id)
         run = ChainRun(None, context, error=message)
-    for item in run.run(_items_until_close(conn)):
+    for item in run.run(items_until_close(conn)):
         conn.send(item)

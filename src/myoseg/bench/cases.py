@@ -202,17 +202,18 @@ def run_tcp_warm(port: int, server_pid: int, study: Study, backend: str, repeats
     return result
 
 
-def _gadgetron_config(backend: str, overrides: dict[str, str] | None) -> bytes:
+def _gadgetron_config(properties: dict[str, str]) -> bytes:
     root = ET.Element("configuration")
-    for name, value in {"backend": backend, **(overrides or {})}.items():
+    for name, value in properties.items():
         ET.SubElement(root, "property", {"name": name, "value": value})
     return ET.tostring(root, encoding="utf-8")
 
 
-def cold_start_once(study: Study, backend: str, overrides: dict[str, str] | None = None,
-                    timeout_s: float = 120.0) -> tuple[float, float, int]:
-    """Play Gadgetron: listen, spawn the external module, send CONFIG/HEADER/maps/CLOSE, read to CLOSE.
-    Returns (ms from spawn to the first map's results, ms from spawn to the last image, errors)."""
+def cold_start_once(study: Study, properties: dict[str, str],
+                    timeout_s: float = 120.0) -> tuple[float, float, int, list[ismrmrd.Image]]:
+    """Play Gadgetron: listen, spawn the external module, send CONFIG (the node's properties), HEADER, the
+    maps and CLOSE, read to CLOSE. Returns (ms from spawn to the first overlay, ms from spawn to the last
+    image, errors, the returned images)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
@@ -226,18 +227,20 @@ def cold_start_once(study: Study, backend: str, overrides: dict[str, str] | None
         try:
             sock, _ = listener.accept()
             conn = MrdConnection(sock, read_timeout=timeout_s, idle_timeout=timeout_s, connection_id="cold")
-            conn.send_bytes(wire.encode_config_script(_gadgetron_config(backend, overrides)))
+            conn.send_bytes(wire.encode_config_script(_gadgetron_config(properties)))
             conn.send_bytes(wire.encode_header(study.header_xml))
             for image in images:
                 conn.send(image)
             conn.send_close()
             first = last = 0.0
             errors = 0
+            returned: list[ismrmrd.Image] = []
             while True:
                 message = conn.read_message()
                 if isinstance(message, wire.Close):
                     break
                 if isinstance(message, ismrmrd.Image):
+                    returned.append(message)
                     last = time.perf_counter()
                     errors += _is_error(message)
                     if not first and message.meta.get(mk.ROLE) == mk.ROLE_OVERLAY:
@@ -247,7 +250,7 @@ def cold_start_once(study: Study, backend: str, overrides: dict[str, str] | None
             _, stderr = process.communicate(timeout=timeout_s)
         if process.returncode != 0:
             raise RuntimeError(f"external module exited {process.returncode}: {stderr.decode()[-500:]}")
-    return (first - spawned) * 1e3, (last - spawned) * 1e3, errors
+    return (first - spawned) * 1e3 if first else 0.0, (last - spawned) * 1e3, errors, returned
 
 
 def _child_env() -> dict[str, str]:
@@ -260,7 +263,7 @@ def run_cold_start(study: Study, backend: str, repeats: int, overrides: dict[str
     result = CaseResult("cold_start", backend, note="new `python -m gadgetron` process per scan, spawn -> last image")
     firsts: list[float] = []
     for _ in range(repeats):
-        first, last, errors = cold_start_once(study, backend, overrides)
+        first, last, errors, _ = cold_start_once(study, {"backend": backend, **(overrides or {})})
         firsts.append(first)
         result.study_ms.append(last)
         result.errors += errors

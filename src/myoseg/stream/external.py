@@ -114,4 +114,4 @@ def gadgetron_target(gadget_cls: type[Gadget]) -> Callable[[Any], None]:
     return target
 
 
-_items_until_close = items_until_close  # the name gadgets/pipeline.py imported first
+
