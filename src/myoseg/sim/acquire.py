@@ -90,6 +90,25 @@ class PlaneTruth:
     f_flip: np.ndarray
     f_coil: np.ndarray  # (Rf, Cf)
     band: np.ndarray | None  # (Rf, Cf) 0..1 banding weight
+    diff_idx: np.ndarray  # flat (Rf*Cf) indices where the tissue changes through the slice
+
+    def through_slice(self, simulate) -> np.ndarray:
+        """Slice-profile-weighted signals (n_img, Rf, Cf) of `simulate(t1, t2, pd, flip) -> (n_img, N)`.
+
+        Where the tissue is the same at all depths, one evaluation (at the centre) serves the whole column.
+        """
+        n_off, rf, cf = self.f_t1.shape
+        c = n_off // 2
+        out = simulate(self.f_t1[c].ravel(), self.f_t2[c].ravel(), self.f_pd[c].ravel(), self.f_flip[c].ravel())
+        idx = self.diff_idx
+        if idx.size:
+            acc = SLICE_WEIGHTS[c] * out[:, idx]
+            for o in range(n_off):
+                if o != c:
+                    sig = simulate(*(a[o].ravel()[idx] for a in (self.f_t1, self.f_t2, self.f_pd, self.f_flip)))
+                    acc += SLICE_WEIGHTS[o] * sig
+            out[:, idx] = acc
+        return out.reshape(out.shape[0], rf, cf)
 
 
 def sample_plane(body: Body, tissues: TissueSet, plane: Plane, acq: AcqParams, rng: np.random.Generator) -> PlaneTruth:
@@ -106,7 +125,7 @@ def sample_plane(body: Body, tissues: TissueSet, plane: Plane, acq: AcqParams, r
         lw = smp.lesion
         t1 = t1 * (1 - lw) + tissues.lesion_t1 * lw
         t2 = t2 * (1 - lw) + tissues.lesion_t2 * lw
-    flip = (1.0 + acq.flip_amplitude * on_grid(acq.flip_field, pts, 8)).reshape(-1)
+    flip = np.broadcast_to(1.0 + acq.flip_amplitude * on_grid(acq.flip_field, pts[n_off // 2], 8), (n_off, rf, cf)).reshape(-1)
     centre = pts[n_off // 2]
 
     def coil_fn(p: np.ndarray) -> np.ndarray:
@@ -138,8 +157,17 @@ def sample_plane(body: Body, tissues: TissueSet, plane: Plane, acq: AcqParams, r
         labels=labels, t1=c_t1.astype(np.float32), t2=c_t2.astype(np.float32), tissue=c_tis,
         f_t1=t1.reshape(shape).astype(np.float32), f_t2=t2.reshape(shape).astype(np.float32),
         f_pd=pd.reshape(shape).astype(np.float32), f_flip=flip.reshape(shape).astype(np.float32),
-        f_coil=coil, band=band,
+        f_coil=coil, band=band, diff_idx=np.nonzero(_differs(smp.tissue.reshape(shape), smp.lesion.reshape(shape)))[0],
     )
+
+
+def _differs(tissue: np.ndarray, lesion: np.ndarray) -> np.ndarray:
+    """Flat mask of in-plane positions whose tissue (or lesion weight) is not the same at every depth."""
+    d = np.zeros(tissue.shape[1:], dtype=bool)
+    for o in range(1, tissue.shape[0]):
+        d |= tissue[o] != tissue[0]
+    d |= lesion.max(axis=0) > 0
+    return d.ravel()
 
 
 def _band(rng: np.random.Generator, rf: int, cf: int, d: float) -> np.ndarray:
@@ -153,12 +181,10 @@ def _band(rng: np.random.Generator, rf: int, cf: int, d: float) -> np.ndarray:
 
 
 def _acquire(
-    signals: np.ndarray, truth: PlaneTruth, plane: Plane, acq: AcqParams, snr: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Fine-grid signed signals (n_img, n_off*Rf*Cf) -> magnitude images (n_img, rows, cols)."""
-    n_img = signals.shape[0]
-    n_off, rf, cf = truth.f_t1.shape
-    sig = np.tensordot(SLICE_WEIGHTS, signals.reshape(n_img, n_off, rf, cf), axes=([0], [1]))  # (n_img, rf, cf)
+    sig: np.ndarray, truth: PlaneTruth, plane: Plane, acq: AcqParams, snr: float, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Fine-grid slice-averaged signed signals (n_img, Rf, Cf) -> (magnitude images (n_img, rows, cols), sigma)."""
+    n_img, rf, cf = sig.shape
     sig = sig * truth.f_coil[None]
     if truth.band is not None:
         sig = sig * (1.0 - 0.7 * truth.band[None])
@@ -198,16 +224,21 @@ def _acquire(
 
 
 def acquire_t1(truth: PlaneTruth, plane: Plane, acq: AcqParams, proto: MolliProtocol, rng: np.random.Generator):
-    sig, ti = molli_signal(truth.f_t1.ravel(), truth.f_t2.ravel(), truth.f_pd.ravel(), proto, truth.f_flip.ravel())
+    ti = molli_signal(np.ones(1), np.ones(1), np.ones(1), proto)[1]
+    sig = truth.through_slice(lambda t1, t2, pd, flip: molli_signal(t1, t2, pd, proto, flip)[0])
     images, sigma = _acquire(sig, truth, plane, acq, acq.snr[MapType.T1], rng)
-    t1 = fit_molli(images, ti)[0]
     if acq.mask_background:
-        t1[images.max(axis=0) < 4.0 * sigma] = 0.0
+        # scanners blank pixels without signal; they are not fitted
+        keep = images.max(axis=0) >= 4.0 * sigma
+        t1 = np.zeros(keep.shape, np.float32)
+        t1[keep] = fit_molli(images[:, keep][:, None, :], ti)[0][0]
+    else:
+        t1 = fit_molli(images, ti)[0]
     return t1, images, ti
 
 
 def acquire_t2(truth: PlaneTruth, plane: Plane, acq: AcqParams, proto: T2PrepProtocol, rng: np.random.Generator):
-    sig = t2prep_signal(truth.f_t1.ravel(), truth.f_t2.ravel(), truth.f_pd.ravel(), proto, truth.f_flip.ravel())
+    sig = truth.through_slice(lambda t1, t2, pd, flip: t2prep_signal(t1, t2, pd, proto, flip))
     images, sigma = _acquire(sig, truth, plane, acq, acq.snr[MapType.T2], rng)
     t2 = fit_t2(images, proto.te_ms)[0]
     if acq.mask_background:

@@ -74,8 +74,12 @@ class Heart:
         return self.L + self.t_apex
 
     def to_heart(self, points: np.ndarray) -> np.ndarray:
-        d = points - self.base[None, :]
-        return np.stack([d @ self.u, d @ self.v, d @ self.w], axis=1).astype(np.float32)
+        d = [points[:, i] - np.float32(self.base[i]) for i in range(3)]
+        out = np.empty(points.shape, dtype=np.float32)
+        for k, axis in enumerate((self.u, self.v, self.w)):
+            a = axis.astype(np.float32)
+            out[:, k] = d[0] * a[0] + d[1] * a[1] + d[2] * a[2]
+        return out
 
     def to_patient(self, h: np.ndarray) -> np.ndarray:
         h = np.asarray(h, dtype=np.float64)
@@ -200,7 +204,8 @@ def evaluate(body: Body, grid: np.ndarray) -> Sampled:
     tissue[mediast] = Tissue.FAT
     tissue[abdomen] = Tissue.MUSCLE  # bowel / abdominal wall mixture
     # liver: a large rounded organ under the right dome reaching across the midline; stomach and spleen left
-    tex = body.texture(points[abdomen]) if abdomen.any() else np.zeros(0, np.float32)
+    texture = _smooth_on(body.texture, grid)
+    tex = texture[abdomen]
     xa, ya = x[abdomen], y[abdomen]
     liver_e = ((xa + 45.0) / (body.ax * 0.75 + 10.0)) ** 2 + ((ya - 5.0) / (body.ay * 0.95)) ** 2
     liver_a = (liver_e + 0.06 * tex < 1.0) & (xa < body.liver_edge_x + 15.0 * tex)
@@ -235,17 +240,25 @@ def evaluate(body: Body, grid: np.ndarray) -> Sampled:
     idx = np.nonzero(near)[0]
     if idx.size:
         smooth = {
-            "disp": on_grid(h.deform, hgrid).reshape(-1, 3)[idx],
-            "shape": on_grid(h.shape_field, hgrid).reshape(-1)[idx],
-            "fat": on_grid(h.fat_field, hgrid).reshape(-1)[idx],
+            "disp": _smooth_on(h.deform, hgrid)[idx],
+            "shape": _smooth_on(h.shape_field, hgrid)[idx],
+            "fat": _smooth_on(h.fat_field, hgrid)[idx],
         }
         t_sub, l_sub, les_sub = _heart(h, hc[idx], smooth)
         keep = t_sub >= 0
         tissue[idx[keep]] = t_sub[keep]
         label[idx[keep]] = l_sub[keep]
         lesion[idx] = les_sub
-    texture = on_grid(body.texture, grid).reshape(-1) if n else np.zeros(0, np.float32)
     return Sampled(tissue=tissue, label=label, lesion=lesion, texture=texture)
+
+
+def _smooth_on(fn, grid: np.ndarray) -> np.ndarray:
+    """A smooth field on a ([n_depth,] R, C, 3) grid: evaluated on the centre depth only (fields vary over tens
+    of mm, slices are 6-8 mm thick) at every 4th row/column, interpolated, repeated over depths. Flat output."""
+    g = grid if grid.ndim == 4 else grid[None]
+    centre = on_grid(fn, g[g.shape[0] // 2])  # (R, C[, k])
+    out = np.broadcast_to(centre[None], (g.shape[0], *centre.shape))
+    return out.reshape(-1, *centre.shape[2:])
 
 
 def _heart(h: Heart, hc: np.ndarray, smooth: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -174,7 +174,7 @@ def t2prep_signal(t1, t2, pd, proto: T2PrepProtocol, flip_scale=1.0) -> np.ndarr
 
 # ---------------------------------------------------------------------------------------------- fits
 
-_T1STAR_GRID = np.geomspace(15.0, 4000.0, 48)
+_T1STAR_GRID = np.geomspace(15.0, 4000.0, 32)
 
 
 def _projectors(t: np.ndarray) -> np.ndarray:
@@ -194,7 +194,7 @@ def _grid_search(y: np.ndarray, qmat: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return best, resid
 
 
-def fit_molli(images: np.ndarray, ti_ms: np.ndarray, steps: int = 5, chunk: int = 32768):
+def fit_molli(images: np.ndarray, ti_ms: np.ndarray, steps: int = 6, chunk: int = 32768):
     """Magnitude MOLLI images (n, rows, cols) -> (T1 ms, A, B, T1* ms) maps, each (rows, cols) float32.
 
     Polarity restoration: sorted by TI, the points before the magnitude minimum are negative; the sign change is
