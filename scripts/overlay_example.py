@@ -83,6 +83,9 @@ def main() -> None:
     cv2.imwrite(str(args.out), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     for o in overlays:
         print(o.image_series_index, meta_str(o.meta, mk.IMAGE_COMMENTS))
+    for o in result.items:
+        if isinstance(o, ismrmrd.Image) and o.slice == args.slice and mk.REVIEW in o.meta:
+            print("review:", o.image_series_index, o.meta[mk.REVIEW])
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)")
 
 
