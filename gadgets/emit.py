@@ -54,7 +54,8 @@ class EmitConfig(GadgetConfig):
 
 
 def console_text(meta: ismrmrd.Meta) -> str:
-    """'T1 myo 1012 ms | sept 998 | Q ok' (a '?' and 'review' when the slice needs a human look)."""
+    """'T1 myo 1012 ms | sept 998 | Q ok'; a '?' and 'review' when the slice needs a human look ('Q 0.62 review'
+    when the segmentation quality is the reason)."""
     kind = meta_str(meta, mk.MAP_TYPE) or "map"
     status = meta_str(meta, mk.STATUS) or ""
     if status == mk.STATUS_ERROR:
@@ -65,7 +66,8 @@ def console_text(meta: ismrmrd.Meta) -> str:
     if septal is not None:
         parts.append(f"sept {septal:.0f}")
     if status == mk.STATUS_REVIEW:
-        parts.append(f"Q {quality:.2f} review" if quality is not None else "review")
+        low_quality = any(r.startswith("low segmentation quality") for r in meta_values(meta, mk.REVIEW))
+        parts.append(f"Q {quality:.2f} review" if low_quality and quality is not None else "review")
     else:
         parts.append("Q ok")
     return " | ".join(parts)[:MAX_COMMENT]

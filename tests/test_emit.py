@@ -34,8 +34,11 @@ def test_roi_round_trip_fire_format() -> None:
     [
         ({mk.MAP_TYPE: "T1", mk.MEAN_MS: 1012.4, mk.SEPTAL_MS: "998.2", mk.STATUS: "ok", mk.QUALITY: 0.93},
          "T1 myo 1012 ms | sept 998 | Q ok"),
-        ({mk.MAP_TYPE: "T2", mk.MEAN_MS: "51.6", mk.STATUS: "review", mk.QUALITY: "0.42"},
+        ({mk.MAP_TYPE: "T2", mk.MEAN_MS: "51.6", mk.STATUS: "review", mk.QUALITY: "0.42",
+          mk.REVIEW: ["low segmentation quality 0.42 < 0.75 (tta=0.42 refine=1.00)", "x"]},
          "T2 myo 52 ms? | Q 0.42 review"),
+        ({mk.MAP_TYPE: "T1", mk.MEAN_MS: "50", mk.STATUS: "review", mk.QUALITY: "0.98", mk.REVIEW: "implausible T1"},
+         "T1 myo 50 ms? | review"),
         ({mk.MAP_TYPE: "T1", mk.STATUS: "error"}, "T1 myoseg error (map unchanged)"),
         ({mk.MAP_TYPE: "T1", mk.STATUS: "ok", mk.MEAN_MS: "nan"}, "T1 myo -- | Q ok"),
     ],

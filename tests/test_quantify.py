@@ -77,3 +77,13 @@ def test_too_few_pixels_and_nan_myocardium_need_review() -> None:
     assert out.myo.pixels == 5
     assert any("myocardial pixels" in r for r in out.review)
     assert any("no value" in r for r in out.review)
+
+
+def test_outliers_that_pull_the_mean_need_review() -> None:
+    labels = phantom_labels()
+    values = phantom_values(labels, MapType.T2, noise=0.02)
+    rows, cols = np.nonzero(labels == Label.MYOCARDIUM)
+    values[rows[::8], cols[::8]] = 1000.0  # failed fits at the fit's upper bound
+    out = quantify_slice(values, labels, MapType.T2, View.MID, GEOMETRY)
+    assert out.myo.median == pytest.approx(50.0, abs=1.0) and out.myo.mean > 100
+    assert any("far from the median" in r for r in out.review)

@@ -20,6 +20,7 @@ from myoseg.core.types import Geometry, Label, MapType, View
 PLAUSIBLE_MS = {MapType.T1: (200.0, 2000.0), MapType.T2: (25.0, 120.0)}
 MIN_PIXELS = 20  # fewer myocardial pixels than this: the slice needs review
 MAX_NAN_FRACTION = 0.05
+MAX_MEAN_MEDIAN_GAP = 0.10  # mean this far (relative) from the median: outliers drive it (partial volume, failed fits)
 
 
 @dataclass
@@ -85,6 +86,9 @@ def quantify_slice(
         out.notes.append(f"{stats.nan_pixels} myocardial pixel(s) without a value (NaN/Inf or <= 0) excluded")
         if share > MAX_NAN_FRACTION:
             out.review.append(f"{share:.0%} of the myocardium has no value (NaN/Inf or <= 0)")
+    if stats.pixels and stats.median > 0 and abs(stats.mean - stats.median) > MAX_MEAN_MEDIAN_GAP * stats.median:
+        out.review.append(f"mean {stats.mean:.0f} ms is far from the median {stats.median:.0f} ms: outliers "
+                          "(blood partial volume or failed fits) drive it")
     if stats.pixels and not lo <= stats.mean <= hi:
         out.review.append(f"implausible {map_type.value} {stats.mean:.0f} ms (plausible {lo:.0f}-{hi:.0f} ms): "
                           "check map type, scale ratio and segmentation")
