@@ -18,7 +18,8 @@ def main(
         Path | None, typer.Option(help="Write one multi-slice T1+T2 study (ISMRMRD .h5, 3 SAX + 4Ch per map) here.")
     ] = None,
     preview: Annotated[Path | None, typer.Option(help="Write a PNG grid of example maps with label contours.")] = None,
-    preview_subjects: Annotated[int, typer.Option(help="Subjects shown in --preview.")] = 3,
+    preview_subjects: Annotated[int, typer.Option(help="Subjects shown in --preview.")] = 2,
+    preview_crop: Annotated[bool, typer.Option(help="Zoom --preview to 140 mm around the heart.")] = False,
     progress: Annotated[bool | None, typer.Option(help="Progress bar (default: when stderr is a terminal).")] = None,
 ) -> None:
     """Simulate cardiac T1/T2 mapping scans (MOLLI 5(3)3 / 4(1)3(1)2, T2-prep bSSFP) with labels.
@@ -38,7 +39,7 @@ def main(
     if preview is not None:
         from myoseg.sim.preview import write_preview
 
-        write_preview(preview, seed=seed, n_subjects=preview_subjects)
+        write_preview(preview, seed=seed, n_subjects=preview_subjects, crop=preview_crop)
         typer.echo(f"wrote {preview}")
     if subjects:
         if out is None:

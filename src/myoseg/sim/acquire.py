@@ -176,6 +176,8 @@ def _band(rng: np.random.Generator, rf: int, cf: int, d: float) -> np.ndarray:
     cy, cx = rf * rng.uniform(0.3, 0.7), cf * rng.uniform(0.3, 0.7)
     r0 = rng.uniform(25.0, 70.0) / d
     r = np.hypot(yy - cy - r0 * rng.choice([-1, 1]), xx - cx)
+    phi = np.arctan2(yy - cy, xx - cx)
+    r = r + (rng.uniform(3.0, 8.0) / d) * np.sin(rng.integers(2, 5) * phi + rng.uniform(0, 2 * np.pi))
     width = rng.uniform(2.0, 5.0) / d
     return np.exp(-(((r - r0) / width) ** 2)).astype(np.float32)
 

@@ -14,6 +14,17 @@ from myoseg.sim.views import SIM_VIEWS
 _CONTOURS = ((1, "#ff4040"), (2, "#ffffff"), (3, "#ff40ff"))
 
 
+def _crop(ax, m, crop: bool) -> None:
+    """Zoom to 140 x 140 mm around the heart (labels > 0)."""
+    if not crop:
+        return
+    ys, xs = np.nonzero(m.labels > 0)
+    if ys.size:
+        cy, cx, half = ys.mean(), xs.mean(), 70.0 / m.plane.spacing_mm
+        ax.set_xlim(cx - half, cx + half)
+        ax.set_ylim(cy + half, cy - half)
+
+
 def _window(sub: SimSubject, mt: MapType) -> tuple[float, float]:
     if mt is MapType.T2:
         return 0.0, 120.0
@@ -22,18 +33,29 @@ def _window(sub: SimSubject, mt: MapType) -> tuple[float, float]:
     return (0.0, 2000.0) if sub.field_strength_t < 2 else (0.0, 2300.0)
 
 
+_LABEL_COLOURS = ("#000000", "#e03030", "#f0f0f0", "#c040c0")
+
+
 def write_preview(path: Path, seed: int = 0, n_subjects: int = 3, dpi: int = 70, crop: bool = False) -> None:
+    """Per subject three rows: T1 maps and T2 maps with label contours, then the label maps themselves."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     subjects = [simulate_subject(subject_seed(seed, i), subject_name(i)) for i in range(n_subjects)]
     ncols = len(SIM_VIEWS)
-    fig, axes = plt.subplots(2 * n_subjects, ncols, figsize=(3.2 * ncols, 2.9 * 2 * n_subjects), squeeze=False)
+    fig, axes = plt.subplots(3 * n_subjects, ncols, figsize=(3.2 * ncols, 2.75 * 3 * n_subjects), squeeze=False)
     for si, sub in enumerate(subjects):
         for m in sub.maps:
-            ax = axes[2 * si + (0 if m.map_type is MapType.T1 else 1), SIM_VIEWS.index(m.view)]
+            if m.map_type is MapType.T1:
+                ax = axes[3 * si + 2, SIM_VIEWS.index(m.view)]
+                ax.imshow(m.labels, cmap=ListedColormap(_LABEL_COLOURS), vmin=-0.5, vmax=3.5, interpolation="nearest")
+                ax.set_title(f"{sub.subject} {m.view.value} labels: LV cavity, myocardium, RV", fontsize=7)
+                _crop(ax, m, crop)
+                ax.axis("off")
+            ax = axes[3 * si + (0 if m.map_type is MapType.T1 else 1), SIM_VIEWS.index(m.view)]
             lo, hi = _window(sub, m.map_type)
             img = m.map_ms
             ax.imshow(img, cmap="turbo" if m.map_type is MapType.T1 else "viridis", vmin=lo, vmax=hi,
@@ -49,13 +71,7 @@ def write_preview(path: Path, seed: int = 0, n_subjects: int = 3, dpi: int = 70,
                 f"{sub.body.heart.phenotype}/{sub.tissues.disease}  myo median {med:.0f} ms",
                 fontsize=7,
             )
-            if crop:
-                rows, cols = img.shape
-                ys, xs = np.nonzero(m.labels > 0)
-                if ys.size:
-                    cy, cx, half = ys.mean(), xs.mean(), 70.0 / m.plane.spacing_mm
-                    ax.set_xlim(cx - half, cx + half)
-                    ax.set_ylim(cy + half, cy - half)
+            _crop(ax, m, crop)
             ax.axis("off")
     fig.tight_layout()
     path = Path(path)
