@@ -78,3 +78,13 @@ def write_preview(path: Path, seed: int = 0, n_subjects: int = 3, dpi: int = 70,
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+    _shrink_png(path)
+
+
+def _shrink_png(path: Path) -> None:
+    """Palette PNG (256 colours): about 3x smaller, visually the same for these plots."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
