@@ -59,7 +59,7 @@ def map_image(sim_map: SimMap, subject: SimSubject) -> ismrmrd.Image:
     meta[mk.GT_IMAGE_PROCESSING_HISTORY] = ["GT", "PMAP", mt.value]
     meta[mk.GT_COLOR_MAP] = "GadgetronT1.pal" if mt is MapType.T1 else "GadgetronT2.pal"
     meta[mk.DATA_ROLE] = "Quantitative"
-    meta[mk.VIEW] = sim_map.view.value
+    # no MYOSEG_View here: a scanner does not send it (the view is in the series description and the geometry)
     return image
 
 
