@@ -8,6 +8,8 @@ does not depend on the number of workers.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -71,11 +73,7 @@ def _job(args: tuple) -> dict:
     return info
 
 
-def _limit_threads() -> None:
-    import os
-
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def generate_dataset(
@@ -96,7 +94,12 @@ def generate_dataset(
             if progress:
                 progress(len(infos), subjects)
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_limit_threads) as pool:
+        # spawn, not fork: the caller may run threads (progress bar), and forked threads can deadlock
+        # one BLAS thread per worker (the pool is the parallelism); spawned workers read these at import
+        for var in _THREAD_VARS:
+            os.environ.setdefault(var, "1")
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for info in pool.map(_job, jobs, chunksize=1):
                 infos.append(info)
                 if progress:
