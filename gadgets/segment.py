@@ -169,6 +169,7 @@ class Segment(Gadget):
         if quality.score < cfg.quality_threshold:
             review.append(f"low segmentation quality {quality.score:.2f} < {cfg.quality_threshold:.2f} ({quality.describe()})")
         notes = [w for w in intake.warnings if w not in intake.review] + refined.notes
+        notes.append(f"{mapped.map_type.value} map from {intake.map_type_source}")
         if intake.view_source:
             notes.append(f"view {mapped.view.value} from {intake.view_source}")
 

@@ -35,14 +35,6 @@ ANTERIOR_LPS = np.array([0.0, -1.0, 0.0])  # LPS: +y is posterior
 MIN_CONTACT_DEG, MAX_CONTACT_DEG = 40.0, 300.0  # an RV contact arc outside this is not a septum
 SEPTAL_ARC_DEG = (90.0, 150.0)  # the septum's angular width is the contact arc clipped to this
 
-SEGMENT_NAMES = {
-    1: "basal anterior", 2: "basal anteroseptal", 3: "basal inferoseptal", 4: "basal inferior",
-    5: "basal inferolateral", 6: "basal anterolateral",
-    7: "mid anterior", 8: "mid anteroseptal", 9: "mid inferoseptal", 10: "mid inferior",
-    11: "mid inferolateral", 12: "mid anterolateral",
-    13: "apical anterior", 14: "apical septal", 15: "apical inferior", 16: "apical lateral",
-}
-
 
 @dataclass
 class SeptalFrame:

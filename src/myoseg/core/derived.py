@@ -101,16 +101,12 @@ def mask_labels(mask: ismrmrd.Image) -> np.ndarray:
 # --- meta values --------------------------------------------------------------------------------------
 
 
-def ms(value: float, digits: int = 1) -> float:
-    return round(float(value), digits)
-
-
 def put_number(meta: Any, key: str, value: float | None, digits: int = 1) -> None:
     """Write a finite number; remove the key when undefined (None/NaN): never report NaN as a value."""
     if value is None or not math.isfinite(value):
         meta.pop(key, None)
     else:
-        meta[key] = ms(value, digits)
+        meta[key] = round(float(value), digits)
 
 
 def add_time(meta: Any, elapsed_ms: float) -> None:

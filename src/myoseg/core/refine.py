@@ -41,7 +41,6 @@ class RefineResult:
     notes: list[str] = field(default_factory=list)  # what refinement did (for logs and MYOSEG_Warnings)
     review: list[str] = field(default_factory=list)  # findings that need a human look
     ring_closed: bool | None = None  # short axis only
-    raw_myo_pixels: int = 0
     before_erosion: np.ndarray | None = None  # labels after the topology steps, before erosion
 
 
@@ -61,7 +60,7 @@ def refine(labels: np.ndarray, view: View | str, spacing_mm: tuple[float, float]
     myo = labels == Label.MYOCARDIUM
     cav = labels == Label.LV_CAVITY
     rv = labels == Label.RV
-    result = RefineResult(labels=np.zeros(labels.shape, np.uint8), raw_myo_pixels=int(myo.sum()))
+    result = RefineResult(labels=np.zeros(labels.shape, np.uint8))
     pixel_area = spacing[0] * spacing[1]
 
     myo = _pick_myocardium(myo, cav, view, pixel_area, result)

@@ -23,7 +23,6 @@ ROI_SEPTAL = ROI_MYOSEG + "septal"
 RED = (1.0, 0.0, 0.0)
 GREEN = (0.0, 1.0, 0.0)
 YELLOW = (1.0, 1.0, 0.0)
-COLOURS = {ROI_ENDO: RED, ROI_EPI: GREEN, ROI_SEPTAL: YELLOW}
 
 
 @dataclass
