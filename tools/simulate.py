@@ -17,6 +17,12 @@ def main(
     study: Annotated[
         Path | None, typer.Option(help="Write one multi-slice T1+T2 study (ISMRMRD .h5, 3 SAX + 4Ch per map) here.")
     ] = None,
+    field_strength: Annotated[
+        float | None, typer.Option(help="--study: 1.5 or 3 (T); default drawn from the seed.")
+    ] = None,
+    post_contrast: Annotated[
+        bool, typer.Option("--post-contrast", help="--study: post-contrast MOLLI 4(1)3(1)2 instead of native 5(3)3.")
+    ] = False,
     preview: Annotated[Path | None, typer.Option(help="Write a PNG grid of example maps with label contours.")] = None,
     preview_subjects: Annotated[int, typer.Option(help="Subjects shown in --preview.")] = 2,
     preview_crop: Annotated[bool, typer.Option(help="Zoom --preview to 140 mm around the heart.")] = False,
@@ -34,7 +40,9 @@ def main(
     if study is not None:
         from myoseg.sim.study import write_study
 
-        n = write_study(study, seed=seed)
+        if field_strength is not None and field_strength not in (1.5, 3.0):
+            raise typer.BadParameter("--field-strength must be 1.5 or 3")
+        n = write_study(study, seed=seed, field_strength_t=field_strength, contrast=post_contrast)
         typer.echo(f"wrote {study} ({n} images + ground truth {study.with_name(study.stem + '_labels.h5')})")
     if preview is not None:
         from myoseg.sim.preview import write_preview

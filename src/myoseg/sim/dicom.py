@@ -53,6 +53,27 @@ def map_dataset(sim_map: SimMap, sub: SimSubject):
     ds.SeriesInstanceUID = uid("series", mt.value)
     ds.FrameOfReferenceUID = uid("frame")
     ds.Modality = "MR"
+    # type 2 patient / study / equipment attributes (empty is valid) and the MR image module's type 1/2 ones
+    ds.PatientBirthDate = ""
+    ds.PatientSex = ""
+    ds.StudyDate = "20260101"
+    ds.StudyTime = "120000"
+    ds.SeriesDate = ds.StudyDate
+    ds.ContentDate = ds.StudyDate
+    ds.ContentTime = ds.StudyTime
+    ds.ReferringPhysicianName = ""
+    ds.AccessionNumber = ""
+    ds.PositionReferenceIndicator = ""
+    ds.ScanningSequence = "GR"
+    ds.SequenceVariant = "SS"
+    ds.ScanOptions = "" if mt is MapType.T2 else "IR"
+    ds.MRAcquisitionType = "2D"
+    ro = sub.molli.readout if mt is MapType.T1 else sub.t2prep.readout
+    ds.RepetitionTime = f"{ro.tr_ms:.2f}"
+    ds.EchoTime = f"{ro.tr_ms / 2:.2f}"
+    ds.EchoTrainLength = 1
+    ds.FlipAngle = f"{ro.flip_deg:.1f}"
+    ds.ProtocolName = sub.molli.name if mt is MapType.T1 else "T2-prep bSSFP 0/25/55 ms"
     ds.Manufacturer = "myoseg-sim"
     ds.PatientName = sub.subject
     ds.PatientID = sub.subject
