@@ -153,6 +153,9 @@ def sample_plane(body: Body, tissues: TissueSet, plane: Plane, acq: AcqParams, r
     c_t1 = t1.reshape(shape)[n_off // 2, ::OVERSAMPLE, ::OVERSAMPLE]
     c_t2 = t2.reshape(shape)[n_off // 2, ::OVERSAMPLE, ::OVERSAMPLE]
     c_tis = smp.tissue.reshape(shape)[n_off // 2, ::OVERSAMPLE, ::OVERSAMPLE]
+    air = c_tis == Tissue.AIR  # no tissue, no relaxation time
+    c_t1 = np.where(air, 0.0, c_t1)
+    c_t2 = np.where(air, 0.0, c_t2)
     return PlaneTruth(
         labels=labels, t1=c_t1.astype(np.float32), t2=c_t2.astype(np.float32), tissue=c_tis,
         f_t1=t1.reshape(shape).astype(np.float32), f_t2=t2.reshape(shape).astype(np.float32),
