@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--slice", type=int, default=1)
     parser.add_argument("--ground-truth", type=Path, default=None)
+    parser.add_argument("--model", type=Path, default=None, help="a model sidecar instead of the shipped one")
     parser.add_argument("--crop-mm", type=float, default=130.0, help="crop around the heart (0 = whole image)")
     args = parser.parse_args()
     contents = read_mrd(args.study)
@@ -52,6 +53,11 @@ def main() -> None:
             ratio = float(meta_str(image.meta, mk.GT_SCALE_RATIO) or 1)
             fake.expect(image.data[0, 0].astype(np.float64) / ratio, match[0].data[0, 0])
         segment.cache_segmenter(fake)
+    if args.model is not None and args.ground_truth is None:
+        from myoseg.gadgets import segment
+        from myoseg.models.segmenter import load_segmenter
+
+        segment.cache_segmenter(load_segmenter(args.model))  # the pipeline's default model key now maps to it
     result = run_in_process(contents.images, load_pipeline("myoseg_t1t2"), contents.header_xml)
     overlays = [i for i in result.items if isinstance(i, ismrmrd.Image)
                 and meta_str(i.meta, mk.ROLE) == mk.ROLE_OVERLAY and i.slice == args.slice]
