@@ -190,3 +190,17 @@ def test_cli_study_and_errors(tmp_path: Path) -> None:
     assert result.exit_code != 0
     result = runner.invoke(app, ["simulate", "--subjects", "2"])
     assert result.exit_code != 0 and "--out" in result.output
+    (tmp_path / "ds" / "slices").mkdir(parents=True)
+    (tmp_path / "ds" / "slices" / "x.npz").write_bytes(b"")
+    result = runner.invoke(app, ["simulate", "--subjects", "1", "--out", str(tmp_path / "ds")])
+    assert result.exit_code != 0 and "--overwrite" in result.output
+
+
+def test_existing_dataset_is_not_mixed_with_a_new_one(tmp_path: Path) -> None:
+    generate_dataset(tmp_path, subjects=1, seed=1, matrix=SMALL)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        generate_dataset(tmp_path, subjects=1, seed=2, matrix=SMALL)
+    manifest = generate_dataset(tmp_path, subjects=1, seed=2, matrix=SMALL, overwrite=True)
+    assert manifest["seed"] == 2 and len(list((tmp_path / "slices").rglob("*.npz"))) == 8
+    assert (tmp_path / "notes.txt").read_text() == "mine"

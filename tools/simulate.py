@@ -14,6 +14,9 @@ def main(
     seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same dataset.")] = 0,
     workers: Annotated[int, typer.Option(help="Worker processes (at most the free cores; 2 here).")] = 2,
     dicom: Annotated[bool, typer.Option("--dicom", help="Also write the maps as DICOM under OUT/dicom/.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a dataset already in OUT (its slices/, mrd/, dicom/, manifest).")
+    ] = False,
     study: Annotated[
         Path | None, typer.Option(help="Write one multi-slice T1+T2 study (ISMRMRD .h5, 3 SAX + 4Ch per map) here.")
     ] = None,
@@ -72,10 +75,13 @@ def main(
             TimeRemainingColumn(), disable=not show, transient=False,
         ) as bar:
             task = bar.add_task("simulating", total=subjects)
-            manifest = generate_dataset(
-                out, subjects, seed=seed, workers=max(1, workers), dicom=dicom,
-                progress=lambda done, total: bar.update(task, completed=done),
-            )
+            try:
+                manifest = generate_dataset(
+                    out, subjects, seed=seed, workers=max(1, workers), dicom=dicom, overwrite=overwrite,
+                    progress=lambda done, total: bar.update(task, completed=done),
+                )
+            except FileExistsError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--out") from None
         dt = time.perf_counter() - t0
         sizes = {k: len(v) for k, v in manifest["splits"].items()}
         typer.echo(f"wrote {subjects} subjects to {out} in {dt:.1f} s ({dt / subjects:.2f} s/subject wall); splits {sizes}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -79,9 +80,28 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 def generate_dataset(
     out: Path, subjects: int, seed: int = 0, workers: int = 1, dicom: bool = False,
     progress: Callable[[int, int], None] | None = None, matrix: tuple[int, int] | None = None,
+    overwrite: bool = False,
 ) -> dict:
-    """Simulate `subjects` subjects into `out`; returns the manifest (also written to out/manifest.json)."""
+    """Simulate `subjects` subjects into `out`; returns the manifest (also written to out/manifest.json).
+
+    An existing dataset in `out` is refused unless `overwrite`: left-over slices of another run would land in the
+    wrong split (a subject of this run's test split could sit in an old train folder). With `overwrite` the
+    folders this function writes (slices/, mrd/, dicom/, manifest.json) are removed first, nothing else.
+    """
     out = Path(out)
+    ours = [out / "slices", out / "mrd", out / "dicom", out / "manifest.json"]
+    existing = [p for p in ours if p.exists() and (p.is_file() or any(p.iterdir()))]
+    if existing:
+        if not overwrite:
+            raise FileExistsError(
+                f"{out} already holds a dataset ({', '.join(p.name for p in existing)}); "
+                "use another folder or --overwrite to replace it"
+            )
+        for p in existing:
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
     out.mkdir(parents=True, exist_ok=True)
     splits = assign_splits(subjects, seed)
     split_of = {name: split for split, names in splits.items() for name in names}
