@@ -7,6 +7,9 @@ through. A map we cannot process (complex, 3D, tiny, constant, unknown scale...)
 MYOSEG_Status=error and the reason, plus an "ERROR ..." text. A model that cannot be loaded raises here, and
 run_gadget returns the map marked as an error.
 
+Within a connection (a study) the LV centre of each segmented slice is remembered in patient coordinates; it
+tells refinement which ring is the LV when the network also found a spurious one elsewhere (the prior).
+
 The Segmenter is loaded lazily on the first map (or by `warm_up`) and cached once per process, keyed by
 (model, backend, threads), so a warm server pays the load once for all connections.
 """
@@ -22,16 +25,17 @@ from enum import StrEnum
 
 import ismrmrd
 import numpy as np
-from myoseg.gadgets.base import Gadget, GadgetConfig, Item, TextMessage
+from myoseg.gadgets.base import Gadget, GadgetConfig, Item, StreamContext, TextMessage
 from myoseg.models.api import SegmentationInput, Segmenter
 
 from myoseg.core import metakeys as mk
+from myoseg.core.contours import from_patient, to_patient
 from myoseg.core.derived import add_time, append_list, mask_image, set_review
 from myoseg.core.intake import MAX_MATRIX, MIN_MATRIX, read_map
 from myoseg.core.quality import DEFAULT_THRESHOLD, slice_quality
 from myoseg.core.refine import DEFAULT_ERODE_MM, refine
 from myoseg.core.roi import ROI_MYOSEG
-from myoseg.core.types import NUM_CLASSES, MapType, View
+from myoseg.core.types import NUM_CLASSES, Geometry, Label, MapType, View
 from myoseg.stream.external import gadgetron_target
 
 log = logging.getLogger("myoseg.gadgets.segment")
@@ -121,6 +125,18 @@ class Segment(Gadget):
     name = "segment"
     config: SegmentConfig
 
+    def __init__(self, config: GadgetConfig, context: StreamContext) -> None:
+        super().__init__(config, context)
+        self._lv_centres: list[np.ndarray] = []  # patient coordinates (mm) of the LV in this study's slices
+
+    def _lv_prior(self, geometry: Geometry, shape: tuple[int, int]) -> tuple[float, float] | None:
+        """Where the study's earlier slices put the LV, projected into this slice (row, col)."""
+        if not self._lv_centres:
+            return None
+        rc = from_patient(np.array(self._lv_centres), geometry, shape)
+        row, col = (float(v) for v in np.median(rc, axis=0))
+        return (row, col) if 0 <= row < shape[0] and 0 <= col < shape[1] else None
+
     @classmethod
     def warm_up(cls, config: GadgetConfig) -> None:
         cfg = config if isinstance(config, SegmentConfig) else SegmentConfig()
@@ -161,7 +177,12 @@ class Segment(Gadget):
             raise ValueError(f"model returned labels of shape {labels.shape} for a {mapped.shape} map ({where})")
         if labels.size and int(labels.max()) >= NUM_CLASSES:
             raise ValueError(f"model returned label {int(labels.max())} (expected 0..{NUM_CLASSES - 1})")
-        refined = refine(labels, mapped.view, mapped.geometry.spacing_mm, cfg.erode_mm)
+        refined = refine(labels, mapped.view, mapped.geometry.spacing_mm, cfg.erode_mm,
+                         prior_rc=self._lv_prior(mapped.geometry, mapped.shape))
+        lv = refined.labels == Label.MYOCARDIUM
+        if lv.any():
+            rows, cols = np.nonzero(lv)
+            self._lv_centres.append(to_patient(np.array([[cols.mean(), rows.mean()]]), mapped.geometry, mapped.shape)[0])
         topology = refined.before_erosion if refined.before_erosion is not None else refined.labels
         quality = slice_quality(labels, topology, result.probabilities, result.tta_labels)
 

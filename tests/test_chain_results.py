@@ -157,7 +157,7 @@ def check_map(source: ismrmrd.Image, mask: ismrmrd.Image, overlay: ismrmrd.Image
     assert "@" in meta_str(meta, mk.MODEL) and (meta_str(meta, mk.MODEL).startswith("fake-rings@") or not fake_model)
     assert meta_float(meta, mk.TIME_MS) > 0
     text = meta_str(meta, mk.IMAGE_COMMENTS)
-    assert len(text) <= 64 and text.startswith(f"{map_type.value} myo {stats.mean:.0f} ms")
+    assert len(text) <= 64 and text.startswith(f"{map_type.value} myo {meta_float(meta, mk.MEAN_MS):.0f} ms")
     assert text.endswith("Q ok") if status == mk.STATUS_OK else "review" in text
     assert meta_str(overlay.meta, mk.IMAGE_COMMENTS) == text
 

@@ -134,3 +134,12 @@ def test_a_wide_gap_is_flagged_not_bridged() -> None:
     assert result.ring_closed is False
     assert any("closed ring" in r for r in result.review)
     assert (result.labels == Label.MYOCARDIUM).sum() == (labels == Label.MYOCARDIUM).sum()
+
+
+def test_a_spurious_ring_away_from_the_rv_is_dropped() -> None:
+    heart = phantom_labels(r_endo_mm=14, wall_mm=5, centre=(40, 50))
+    stomach = phantom_labels(rv=False, r_endo_mm=10, wall_mm=12, centre=(110, 110))
+    labels = np.where(stomach > 0, stomach, heart).astype(np.uint8)
+    assert (stomach == Label.MYOCARDIUM).sum() > (heart == Label.MYOCARDIUM).sum()  # the wrong ring is bigger
+    out = refine_labels(labels, View.MID, SPACING)
+    np.testing.assert_array_equal(out, heart)

@@ -176,3 +176,15 @@ def test_erosion_property_reaches_the_mask(fake: FakeSegmenter) -> None:
     myo = out[1].data[0, 0] == Label.MYOCARDIUM
     assert 0 < myo.sum() < (labels == Label.MYOCARDIUM).sum()
     assert image.meta[mk.QUALITY] == 1.0  # quality compares before erosion
+
+
+def test_the_study_remembers_where_the_lv_is(fake: FakeSegmenter) -> None:
+    heart = phantom_labels(r_endo_mm=14, wall_mm=6, centre=(40, 50))
+    first = _map(fake, labels=heart, slice_=0)
+    apex = phantom_labels(rv=False, r_endo_mm=8, wall_mm=6, centre=(42, 52))
+    ring = phantom_labels(rv=False, r_endo_mm=12, wall_mm=8, centre=(110, 120))  # bigger, far from the LV
+    second = _map(fake, labels=np.where(ring > 0, ring, apex).astype(np.uint8), slice_=1, image_index=2)
+    out = _run([first, second])
+    np.testing.assert_array_equal(out[3].data[0, 0], apex)
+    alone = _run([second])  # without the first slice nothing says which ring is the LV: the bigger one wins
+    np.testing.assert_array_equal(alone[1].data[0, 0], ring)

@@ -76,6 +76,15 @@ def to_patient(points_xy: np.ndarray, geometry: Geometry, shape: tuple[int, int]
     return geometry.pixel_to_patient(points_xy[:, 1], points_xy[:, 0], shape)
 
 
+def from_patient(points: np.ndarray, geometry: Geometry, shape: tuple[int, int]) -> np.ndarray:
+    """(N, 2) (row, col) pixel coordinates of patient points (mm) projected into the image plane."""
+    offset = np.asarray(points, np.float64).reshape(-1, 3) - np.asarray(geometry.position)[None, :]
+    dy, dx = geometry.spacing_mm
+    cols = offset @ np.asarray(geometry.read_dir) / dx + (shape[1] - 1) / 2.0
+    rows = offset @ np.asarray(geometry.phase_dir) / dy + (shape[0] - 1) / 2.0
+    return np.stack([rows, cols], axis=1)
+
+
 def distance_to_border(points_xy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Distance (pixels) of each point to the border of `mask` (the line between inside and outside
     pixel centres). Used by the tests and as a sanity check of the contour extraction."""

@@ -2,7 +2,9 @@
 
 Steps (`refine`):
 1. Keep the most plausible myocardium component: it touches the LV cavity, is not a thin streak
-   (Kalapos 2023: bounding box not more elongated than 1:3 in short axis) and is the largest such.
+   (Kalapos 2023: bounding box not more elongated than 1:3 in short axis), lies beside the RV, and belongs to
+   the largest myocardium + cavity + RV blob (a spurious ring in the stomach has no RV beside it); with a prior
+   position of the LV (from the study's other slices) the component near it wins first.
    Keep the cavity component that touches it most, and the RV component that touches it most.
 2. Short axis: the myocardium must be a closed ring around the cavity. A ring with a gap of up to 90 degrees
    (the thin-apex "C-shape" of Kalapos 2023) is closed with the convex hull of the endocardial region,
@@ -32,6 +34,7 @@ DEFAULT_ERODE_MM = 0.0
 _EIGHT = np.ones((3, 3), dtype=bool)
 _FOUR = ndi.generate_binary_structure(2, 1)
 MIN_MYO_AREA_MM2 = 30.0
+PRIOR_RADIUS_MM = 30.0  # the LV centre moves less than this between the slices of a study (breath-holds)
 MAX_HULL_GAP_DEG = 90.0  # a wider gap in a short-axis ring is not a thin-apex C-shape: flagged, not closed
 
 
@@ -49,7 +52,10 @@ def refine_labels(labels: np.ndarray, view: View | str, spacing_mm: tuple[float,
     return refine(labels, view, spacing_mm, erode_mm).labels
 
 
-def refine(labels: np.ndarray, view: View | str, spacing_mm: tuple[float, float], erode_mm: float = 0.0) -> RefineResult:
+def refine(labels: np.ndarray, view: View | str, spacing_mm: tuple[float, float], erode_mm: float = 0.0,
+           prior_rc: tuple[float, float] | None = None) -> RefineResult:
+    """`prior_rc`: where the LV is expected (row, col), e.g. from the other slices of the study: a
+    myocardium component more than PRIOR_RADIUS_MM from it is chosen only when none is nearer."""
     view = View.parse(view)
     labels = np.asarray(labels)
     if labels.ndim != 2:
@@ -61,9 +67,8 @@ def refine(labels: np.ndarray, view: View | str, spacing_mm: tuple[float, float]
     cav = labels == Label.LV_CAVITY
     rv = labels == Label.RV
     result = RefineResult(labels=np.zeros(labels.shape, np.uint8))
-    pixel_area = spacing[0] * spacing[1]
 
-    myo = _pick_myocardium(myo, cav, view, pixel_area, result)
+    myo = _pick_myocardium(myo, cav, rv, view, spacing, prior_rc, result)
     if not myo.any():
         result.review.append("no myocardium found")
         result.notes.append("no myocardium found")
@@ -101,10 +106,15 @@ def _touch_count(region: np.ndarray, other: np.ndarray) -> int:
     return int(np.count_nonzero(region & ndi.binary_dilation(other, structure=_EIGHT)))
 
 
-def _pick_myocardium(myo: np.ndarray, cav: np.ndarray, view: View, pixel_area: float, result: RefineResult) -> np.ndarray:
+def _pick_myocardium(myo: np.ndarray, cav: np.ndarray, rv: np.ndarray, view: View, spacing: tuple[float, float],
+                     prior_rc: tuple[float, float] | None, result: RefineResult) -> np.ndarray:
     comp, n = _components(myo)
     if n == 0:
         return myo
+    # The heart is the largest connected myocardium + cavity + RV blob: a spurious ring elsewhere (stomach,
+    # bowel) has no RV beside it and less around it.
+    blobs, _ = _components(myo | cav | rv)
+    blob_area = np.bincount(blobs.ravel())
     best, best_key = 0, None
     for i in range(1, n + 1):
         region = comp == i
@@ -113,8 +123,11 @@ def _pick_myocardium(myo: np.ndarray, cav: np.ndarray, view: View, pixel_area: f
         rows, cols = np.nonzero(region)
         h, w = int(np.ptp(rows)) + 1, int(np.ptp(cols)) + 1
         compact = not view.is_short_axis or max(h, w) <= 3 * min(h, w)
-        plausible = area * pixel_area >= MIN_MYO_AREA_MM2
-        key = (plausible, touches, compact, area)
+        plausible = area * spacing[0] * spacing[1] >= MIN_MYO_AREA_MM2
+        near = prior_rc is None or float(np.hypot((rows.mean() - prior_rc[0]) * spacing[0],
+                                                  (cols.mean() - prior_rc[1]) * spacing[1])) <= PRIOR_RADIUS_MM
+        beside_rv = _touch_count(region, rv) > 0
+        key = (plausible, touches, compact, near, beside_rv, int(blob_area[blobs[rows[0], cols[0]]]), area)
         if best_key is None or key > best_key:
             best, best_key = i, key
     if n > 1:
