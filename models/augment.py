@@ -28,6 +28,7 @@ class AugmentConfig:
     noise_sd: tuple[float, float] = (0.0, 0.06)  # extra Gaussian noise, fraction of the map-type scale
     blur_p: float = 0.2  # occasional blur (partial-volume / lower resolution)
     nan_p: float = 0.1  # occasional NaN speckle (failed fits)
+    anywhere_p: float = 0.25  # crop centred anywhere in the field of view (teaches "no heart here" far out)
 
 
 def heart_centre_mm(s: LabelledSlice) -> tuple[float, float]:
@@ -43,8 +44,12 @@ def sample(
     s: LabelledSlice, rng: np.random.Generator, spec: pp.GridSpec, cfg: AugmentConfig, centre=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """One augmented training pair: x float32 (C, crop, crop), y uint8 (crop, crop)."""
-    cy, cx = centre if centre is not None else heart_centre_mm(s)
-    off = (cy + rng.uniform(-cfg.jitter_mm, cfg.jitter_mm), cx + rng.uniform(-cfg.jitter_mm, cfg.jitter_mm))
+    if cfg.anywhere_p > 0 and rng.random() < cfg.anywhere_p:
+        h, w = s.labels.shape
+        off = (rng.uniform(-0.5, 0.5) * h * s.spacing_mm[0], rng.uniform(-0.5, 0.5) * w * s.spacing_mm[1])
+    else:
+        cy, cx = centre if centre is not None else heart_centre_mm(s)
+        off = (cy + rng.uniform(-cfg.jitter_mm, cfg.jitter_mm), cx + rng.uniform(-cfg.jitter_mm, cfg.jitter_mm))
     canvas = (cfg.crop, cfg.crop)
     m = pp.native_to_canvas_matrix(
         s.labels.shape,

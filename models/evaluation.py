@@ -108,7 +108,7 @@ def aggregate(rows: list[dict]) -> dict:
 def _fmt(s: dict, digits: int = 3) -> str:
     if not s or s.get("n", 0) == 0 or not np.isfinite(s["mean"]):
         return "-"
-    return f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}"
+    return f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f} ({s['median']:.{digits}f})"
 
 
 def markdown(report: dict) -> str:
@@ -120,7 +120,7 @@ def markdown(report: dict) -> str:
         lines += [f"## {variant}: {title}", "", "| goal | target | reached | met |", "|---|---|---|---|"]
         for g in agg["goals"].values():
             lines.append(f"| {g['text']} | {g['target']} | {g['value']:.3f} | {'yes' if g['met'] else 'NO'} |")
-        lines += ["", "| group | n | Dice myo | IoU myo | Dice cavity | Dice RV | HD95 mm | MSD mm | dT ms | abs dT ms |",
+        lines += ["", "Cells: mean ± SD (median).", "", "| group | n | Dice myo | IoU myo | Dice cavity | Dice RV | HD95 mm | MSD mm | dT ms | abs dT ms |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for g, t in agg["table"].items():
             lines.append(

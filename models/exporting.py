@@ -131,6 +131,7 @@ def export_all(
     # The torch backend's copy is stored in float16 (half the size; the ONNX graph keeps float32).
     half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
     save_file(half, str(st))
+    st.chmod(0o644)
     sidecar = write_sidecar(onnx_path, st, arch, training or {}, name=name,
                             extra={"ort_vs_torch_max_abs_diff": diff, "safetensors_dtype": "float16"})
     log.info("exported %s (ORT vs torch %.1e, check %.1f s)", onnx_path, diff, time.perf_counter() - t0)

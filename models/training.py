@@ -94,6 +94,8 @@ class Trainer:
         out_dir: Path,
         cfg: TrainConfig,
         progress: bool | None = None,
+        refresh: Callable[[], list[LabelledSlice]] | None = None,
+        refresh_val: Callable[[], list[LabelledSlice]] | None = None,
     ) -> None:
         if not train:
             raise ValueError("no training slices")
@@ -114,6 +116,8 @@ class Trainer:
         self.history: list[dict] = []
         self.progress = sys.stdout.isatty() if progress is None else progress
         self.centres = [aug.heart_centre_mm(s) for s in self.train]
+        self.refresh = refresh  # --follow: pick up training slices that a running `myoseg simulate` adds
+        self.refresh_val = refresh_val  # ... and validation slices (the best loss restarts when they change)
 
     # --- checkpoints -------------------------------------------------------------------------------
     def save(self, improved: bool) -> None:
@@ -180,6 +184,20 @@ class Trainer:
                 dices.append(2 * np.logical_and(a, b).sum() / (a.sum() + b.sum()))
         return {"val_loss": float(np.mean(losses)), "val_dice_myo": float(np.mean(dices)) if dices else float("nan")}
 
+    def _refresh(self) -> None:
+        assert self.refresh is not None
+        new = self.refresh()
+        if len(new) > len(self.train):
+            self.train = new
+            self.centres = [aug.heart_centre_mm(s) for s in self.train]
+            log.info("training set grew to %d slices", len(self.train))
+        if self.refresh_val is not None:
+            val = self.refresh_val()
+            if len(val) > len(self.val):
+                self.val = val
+                self.best = math.inf  # losses on a different validation set are not comparable
+                log.info("validation set grew to %d slices; best loss reset", len(self.val))
+
     def fit(self, stop: Callable[[], bool] | None = None) -> dict:
         cfg = self.cfg
         log.info(
@@ -194,12 +212,15 @@ class Trainer:
                            TimeRemainingColumn())
             task = bar.add_task("train", total=cfg.steps, completed=self.step, info="")
             bar.start()
-        t0, run_loss = time.time(), []
+        t0, run_loss, start = time.time(), [], self.step
         try:
             while self.step < cfg.steps:
                 run_loss.append(self.train_step())
                 if bar:
                     bar.update(task, completed=self.step, info=f"loss {np.mean(run_loss[-20:]):.3f}")
+                elif self.step % 50 == 0:
+                    log.info("step %d loss %.4f (%.2f s/step)", self.step, np.mean(run_loss[-50:]),
+                             (time.time() - t0) / max(1, self.step - start))
                 if self.step % cfg.val_every == 0 or self.step == cfg.steps:
                     v = self.validate()
                     improved = v["val_loss"] < self.best or not math.isfinite(self.best)
@@ -212,6 +233,8 @@ class Trainer:
                     self.save(improved)
                     log.info("step %d %s%s", self.step, json.dumps(rec), " *best*" if improved else "")
                     print(json.dumps(rec), flush=True)
+                    if self.refresh is not None:
+                        self._refresh()
                     if stop and stop():
                         log.info("stopped early at step %d", self.step)
                         break

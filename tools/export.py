@@ -38,6 +38,7 @@ def main(
             "steps": state.get("step"), "best_val_loss": state.get("best_val_loss"),
             "batch": cfg.get("batch"), "lr": cfg.get("lr"), "seed": cfg.get("seed"), "crop": cfg["augment"].get("crop"),
             "last_validation": hist[-1] if hist else None,
+            "best_validation": min(hist, key=lambda h: h["val_loss"]) if hist else None,
         })
     summary = ex.export_all(weights, out, name=name, training=training, architecture=arch)
     typer.echo(json.dumps(summary, indent=1))

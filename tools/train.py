@@ -32,6 +32,9 @@ def main(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUT from its last checkpoint.")] = False,
     early_stop: Annotated[bool, typer.Option(help="Stop when the validation loss plateaus.")] = True,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Re-read the train split at each validation (dataset still being written).")
+    ] = False,
     progress: Annotated[bool | None, typer.Option(help="Progress bar (default: when stdout is a terminal).")] = None,
 ) -> None:
     """Train the U-Net (Dice+CE, augmentation, cosine LR, checkpoints on validation loss, resumable).
@@ -60,29 +63,45 @@ def main(
     if data is None:
         raise typer.BadParameter("give --data DIR (a simulate dataset) or --user-data DIR")
 
+    cache: dict[Path, LabelledSlice] = {}
+
     def load(split: str) -> list[LabelledSlice]:
+        out_list = []
         try:
-            return [LabelledSlice.load(p) for p in iter_split(data, split)]
+            for p in iter_split(data, split):
+                if p not in cache:
+                    try:
+                        cache[p] = LabelledSlice.load(p)
+                    except Exception:  # noqa: BLE001
+                        continue  # a file still being written (--follow)
+                out_list.append(cache[p])
         except FileNotFoundError:
-            return []
+            pass
+        return out_list
+
+    def load_val() -> list[LabelledSlice]:
+        val = load("val")
+        if len(val) > max_val:
+            val = [val[i] for i in np.linspace(0, len(val) - 1, max_val).round().astype(int)]
+        return val
 
     train = load("train")
-    val = load("val")
-    if len(val) > max_val:
-        val = [val[i] for i in np.linspace(0, len(val) - 1, max_val).round().astype(int)]
+    val = load_val()
     if not train:
         raise typer.BadParameter(f"no training slices under {data}/slices/train")
     if resume:
         saved = json.loads((out / "state.json").read_text())["config"]
         cfg = tr.TrainConfig(**saved)
         cfg.steps = steps  # allow extending a run
+        cfg.threads = threads  # the machine's free cores may differ from the first run's
     else:
         cfg = tr.TrainConfig(
             steps=steps, batch=batch, lr=lr, val_every=val_every, seed=seed, threads=threads, bf16=bf16,
             init=str(init) if init else None,
         )
         cfg.augment["crop"] = crop
-    trainer = tr.Trainer(train, val, out, cfg, progress=progress)
+    trainer = tr.Trainer(train, val, out, cfg, progress=progress, refresh=(lambda: load("train")) if follow else None,
+                         refresh_val=load_val if follow else None)
     if resume:
         trainer.resume()
     result = trainer.fit(stop=(lambda: tr.plateau(trainer.history)) if early_stop else None)
