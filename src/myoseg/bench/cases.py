@@ -19,6 +19,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import ismrmrd
 import psutil
@@ -119,11 +120,17 @@ def run_in_process(study: Study, backend: str, repeats: int, overrides: dict[str
         context = StreamContext(header=header, connection_id="bench")
         pulls: list[float] = []
         last_out: list[float] = [0.0] * len(images)
+        # Stage records made while slice i was in flight, summed: one map yields several items (map, mask,
+        # overlay) and each step records each item it handles; a console waits for all of them.
+        marks: list[dict[str, int]] = []
 
-        def feed(images: list[ismrmrd.Image] = images, pulls: list[float] = pulls) -> Iterator[Item]:
+        def feed(images: list[ismrmrd.Image] = images, pulls: list[float] = pulls,
+                 marks: list[dict[str, int]] = marks, context: StreamContext = context) -> Iterator[Item]:
             for image in images:
+                marks.append({k: len(v) for k, v in context.timings_ms.items()})
                 pulls.append(time.perf_counter())
                 yield image
+            marks.append({k: len(v) for k, v in context.timings_ms.items()})
 
         for item in ChainRun(spec, context).run(feed()):
             if isinstance(item, ismrmrd.Image):
@@ -132,7 +139,8 @@ def run_in_process(study: Study, backend: str, repeats: int, overrides: dict[str
         result.slice_ms += [(end - start) * 1e3 for start, end in zip(pulls, last_out, strict=True)]
         result.study_ms.append((max(last_out) - pulls[0]) * 1e3)
         for stage, samples in context.timings_ms.items():
-            result.stages_ms.setdefault(stage, []).extend(samples)
+            per_slice = [sum(samples[m0.get(stage, 0):m1.get(stage, 0)]) for m0, m1 in pairwise(marks)]
+            result.stages_ms.setdefault(stage, []).extend(per_slice)
     result.peak_rss_mb = _rss_mb()
     result.gpu_mem_mb = _gpu_mem_mb()
     return result
