@@ -8,8 +8,6 @@ from dataclasses import dataclass
 import ismrmrd
 import numpy as np
 import pytest
-
-from myoseg.core import metakeys as mk
 from myoseg.gadgets.base import (
     Gadget,
     GadgetConfig,
@@ -20,6 +18,8 @@ from myoseg.gadgets.base import (
     build,
     run_gadget,
 )
+
+from myoseg.core import metakeys as mk
 from myoseg.core.types import MapType
 
 

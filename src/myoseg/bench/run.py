@@ -41,8 +41,19 @@ class BenchSettings:
 
 def run_bench(settings: BenchSettings, json_path: Path | None, markdown_path: Path | None,
               plot_path: Path | None) -> int:
+    # Per-connection INFO lines would drown the progress bar; restore the level afterwards (tests share it).
+    logger = logging.getLogger("myoseg")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        return _run(settings, json_path, markdown_path, plot_path)
+    finally:
+        logger.setLevel(level)
+
+
+def _run(settings: BenchSettings, json_path: Path | None, markdown_path: Path | None,
+         plot_path: Path | None) -> int:
     console = Console()
-    logging.getLogger("myoseg").setLevel(logging.WARNING)
     started = time.perf_counter()
     study = bc.Study.simulate(settings.seed)
     runnable, unavailable = bc.backends_available(settings.backends)

@@ -46,7 +46,7 @@ class LabelledSlice:
         }
         if self.true_ms is not None:
             arrays["true_ms"] = self.true_ms.astype(np.float32, copy=False)
-        np.savez_compressed(path, **arrays)
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]  # numpy stubs mistype **kwds
 
     @classmethod
     def load(cls, path: Path) -> LabelledSlice:

@@ -38,7 +38,7 @@ class MrdContents:
 
 def list_groups(path: Path) -> list[str]:
     with h5py.File(path, "r") as f:
-        return [k for k in f.keys() if isinstance(f[k], h5py.Group)]
+        return [k for k in f if isinstance(f[k], h5py.Group)]
 
 
 def read_mrd(path: Path, group: str | None = None) -> MrdContents:

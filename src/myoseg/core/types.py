@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import Enum, IntEnum, StrEnum
 
 import numpy as np
 
 
-class MapType(str, Enum):
+class MapType(StrEnum):
     T1 = "T1"
     T2 = "T2"
 
@@ -20,7 +20,7 @@ class MapType(str, Enum):
             raise ValueError(f"unknown map type {value!r}; expected one of {[m.value for m in cls]}") from None
 
 
-class View(str, Enum):
+class View(StrEnum):
     """Slice position / orientation of a map. SAX = short axis with unknown level."""
 
     BASAL = "basal"
