@@ -7,6 +7,14 @@ through. A map we cannot process (complex, 3D, tiny, constant, unknown scale...)
 MYOSEG_Status=error and the reason, plus an "ERROR ..." text. A model that cannot be loaded raises here, and
 run_gadget returns the map marked as an error.
 
+The fast path is ONE forward pass. With `tta=auto` (the default) the flipped test-time-augmentation passes
+run only for a slice whose one-pass quality score is below `tta_below` (default 0.8): the
+doubtful slice gets the averaged prediction and the flip-agreement check, every other slice costs one pass.
+`tta=always` runs them for every slice, `tta=off` never. The model calls of one map share a processing budget
+(`budget_ms`): when the first pass overruns it, the map goes back unprocessed with MYOSEG_Status=error and an
+"ERROR ..." text and the connection goes on; when only the flip check would overrun it, the one-pass result
+stands (noted in MYOSEG_Warnings).
+
 Within a connection (a study) the LV centre of each segmented slice is remembered in patient coordinates; it
 tells refinement which ring is the LV when the network also found a spurious one elsewhere (the prior).
 
@@ -17,6 +25,7 @@ The Segmenter is loaded lazily on the first map (or by `warm_up`) and cached onc
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -25,15 +34,23 @@ from enum import StrEnum
 
 import ismrmrd
 import numpy as np
-from myoseg.gadgets.base import Gadget, GadgetConfig, Item, StreamContext, TextMessage
-from myoseg.models.api import SegmentationInput, Segmenter
+from myoseg.gadgets.base import (
+    BudgetExceeded,
+    Gadget,
+    GadgetConfig,
+    Item,
+    StreamContext,
+    TextMessage,
+    call_with_budget,
+)
+from myoseg.models.api import Segmentation, SegmentationInput, Segmenter
 
 from myoseg.core import metakeys as mk
 from myoseg.core.contours import from_patient, to_patient
 from myoseg.core.derived import add_time, append_list, mask_image, set_review
 from myoseg.core.intake import MAX_MATRIX, MIN_MATRIX, read_map
-from myoseg.core.quality import DEFAULT_THRESHOLD, slice_quality
-from myoseg.core.refine import DEFAULT_ERODE_MM, refine
+from myoseg.core.quality import DEFAULT_THRESHOLD, QualityReport, slice_quality
+from myoseg.core.refine import DEFAULT_ERODE_MM, RefineResult, refine
 from myoseg.core.roi import ROI_MYOSEG
 from myoseg.core.types import NUM_CLASSES, Geometry, Label, MapType, View
 from myoseg.stream.external import gadgetron_target
@@ -55,13 +72,40 @@ class Backend(StrEnum):
             raise ValueError(f"expected one of {[b.value for b in cls]}") from None
 
 
+class TtaMode(StrEnum):
+    """Flip test-time augmentation: never, only for doubtful slices, or for every slice."""
+
+    OFF = "off"
+    AUTO = "auto"
+    ALWAYS = "always"
+
+    @classmethod
+    def parse(cls, value: str) -> TtaMode:
+        text = str(value).strip().lower()
+        # Pipelines written before tta had three values say true/false.
+        text = {"true": "always", "yes": "always", "on": "always", "1": "always",
+                "false": "off", "no": "off", "0": "off"}.get(text, text)
+        try:
+            return cls(text)
+        except ValueError:
+            raise ValueError(f"expected one of {[m.value for m in cls]} (or true/false)") from None
+
+
+DEFAULT_BUDGET_MS = 5000.0
+# One-pass quality below which tta=auto runs the flip passes. On 200 held-out simulated slices 4% fall below
+# it (so p95 latency stays one pass) and they hold most of what TTA adds to the mean Dice (docs/results.md).
+DEFAULT_TTA_BELOW = 0.8
+
+
 @dataclass(frozen=True)
 class SegmentConfig(GadgetConfig):
     model: str | None = None  # sidecar .json / .onnx / folder; None = the shipped model
     backend: Backend = Backend.AUTO
     threads: int | None = None  # intra-op threads; None = the backend's choice
-    tta: bool = True  # flip test-time augmentation (feeds the quality score)
+    tta: TtaMode = TtaMode.AUTO  # flip test-time augmentation: off | auto (doubtful slices only) | always
+    tta_below: float = DEFAULT_TTA_BELOW  # auto: flip passes when the one-pass quality is below this
     quality_threshold: float = DEFAULT_THRESHOLD  # quality below this -> MYOSEG_Status=review
+    budget_ms: float = DEFAULT_BUDGET_MS  # model time per map; over it the map goes back marked error (0 = none)
     erode_mm: float = DEFAULT_ERODE_MM  # erode the blood/myocardium border by this much (mm)
     mask_series_offset: int = 100  # mask series = source series + this
     map_type: MapType | None = None  # override: treat every map as T1 or T2
@@ -72,6 +116,10 @@ class SegmentConfig(GadgetConfig):
     def __post_init__(self) -> None:
         if not 0.0 <= self.quality_threshold <= 1.0:
             raise ValueError(f"quality_threshold must be within 0..1, got {self.quality_threshold}")
+        if not 0.0 <= self.tta_below <= 1.0:
+            raise ValueError(f"tta_below must be within 0..1, got {self.tta_below}")
+        if not (math.isfinite(self.budget_ms) and self.budget_ms >= 0.0):
+            raise ValueError(f"budget_ms must be >= 0 (0 = no budget), got {self.budget_ms}")
         if not 0.0 <= self.erode_mm <= 5.0:
             raise ValueError(f"erode_mm must be within 0..5 mm, got {self.erode_mm}")
         if self.threads is not None and self.threads < 1:
@@ -120,6 +168,23 @@ def clear_cache() -> None:
 # --- the gadget ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Outcome:
+    refined: RefineResult
+    quality: QualityReport
+    ms: float  # refine + quality
+
+
+def _run_model(segmenter: Segmenter, inputs: list[SegmentationInput], tta: bool, deadline: float | None) -> Segmentation:
+    """One model call within what is left of the map's budget (raises BudgetExceeded)."""
+    if deadline is None:
+        return segmenter.segment(inputs, tta=tta)[0]
+    left_ms = (deadline - time.perf_counter()) * 1e3
+    if left_ms <= 0:
+        raise BudgetExceeded("no time left in the processing budget")
+    return call_with_budget(left_ms, segmenter.segment, inputs, tta=tta)[0]
+
+
 class Segment(Gadget):
     Config = SegmentConfig
     name = "segment"
@@ -136,6 +201,20 @@ class Segment(Gadget):
         rc = from_patient(np.array(self._lv_centres), geometry, shape)
         row, col = (float(v) for v in np.median(rc, axis=0))
         return (row, col) if 0 <= row < shape[0] and 0 <= col < shape[1] else None
+
+    def _judge(self, result: Segmentation, shape: tuple[int, int], view: View, spacing_mm: tuple[float, float],
+               prior: tuple[float, float] | None, where: str) -> _Outcome:
+        """Check the model's labels, refine them and score the slice."""
+        t0 = time.perf_counter()
+        labels = np.asarray(result.labels)
+        if labels.shape != shape:
+            raise ValueError(f"model returned labels of shape {labels.shape} for a {shape} map ({where})")
+        if labels.size and int(labels.max()) >= NUM_CLASSES:
+            raise ValueError(f"model returned label {int(labels.max())} (expected 0..{NUM_CLASSES - 1})")
+        refined = refine(labels, view, spacing_mm, self.config.erode_mm, prior_rc=prior)
+        topology = refined.before_erosion if refined.before_erosion is not None else refined.labels
+        quality = slice_quality(labels, topology, result.probabilities, result.tta_labels)
+        return _Outcome(refined, quality, (time.perf_counter() - t0) * 1e3)
 
     @classmethod
     def warm_up(cls, config: GadgetConfig) -> None:
@@ -169,27 +248,35 @@ class Segment(Gadget):
         meta[mk.VIEW] = mapped.view.value
 
         segmenter = get_segmenter(cfg.model, cfg.backend.value, cfg.threads)
-        result = segmenter.segment(
-            [SegmentationInput(mapped.values_ms, mapped.geometry.spacing_mm, mapped.map_type)], tta=cfg.tta
-        )[0]
-        labels = np.asarray(result.labels)
-        if labels.shape != mapped.shape:
-            raise ValueError(f"model returned labels of shape {labels.shape} for a {mapped.shape} map ({where})")
-        if labels.size and int(labels.max()) >= NUM_CLASSES:
-            raise ValueError(f"model returned label {int(labels.max())} (expected 0..{NUM_CLASSES - 1})")
-        refined = refine(labels, mapped.view, mapped.geometry.spacing_mm, cfg.erode_mm,
-                         prior_rc=self._lv_prior(mapped.geometry, mapped.shape))
+        inputs = [SegmentationInput(mapped.values_ms, mapped.geometry.spacing_mm, mapped.map_type)]
+        deadline = time.perf_counter() + cfg.budget_ms / 1e3 if cfg.budget_ms > 0 else None
+        prior = self._lv_prior(mapped.geometry, mapped.shape)
+        result = _run_model(segmenter, inputs, cfg.tta is TtaMode.ALWAYS, deadline)
+        outcome = self._judge(result, mapped.shape, mapped.view, mapped.geometry.spacing_mm, prior, where)
+        stage_ms = dict(result.timings_ms)
+        stage_ms["refine"] = outcome.ms
+        extra_notes: list[str] = []
+        if cfg.tta is TtaMode.AUTO and outcome.quality.score < cfg.tta_below:
+            # A doubtful slice: the flip passes give the averaged prediction and the agreement check.
+            try:
+                checked = _run_model(segmenter, inputs, True, deadline)
+            except BudgetExceeded as exc:
+                extra_notes.append(f"flip check of a one-pass quality of {outcome.quality.score:.2f} skipped: {exc}")
+            else:
+                outcome = self._judge(checked, mapped.shape, mapped.view, mapped.geometry.spacing_mm, prior, where)
+                for stage, ms in checked.timings_ms.items():
+                    stage_ms[stage] = stage_ms.get(stage, 0.0) + float(ms)
+                stage_ms["refine"] += outcome.ms
+        refined, quality = outcome.refined, outcome.quality
         lv = refined.labels == Label.MYOCARDIUM
         if lv.any():
             rows, cols = np.nonzero(lv)
             self._lv_centres.append(to_patient(np.array([[cols.mean(), rows.mean()]]), mapped.geometry, mapped.shape)[0])
-        topology = refined.before_erosion if refined.before_erosion is not None else refined.labels
-        quality = slice_quality(labels, topology, result.probabilities, result.tta_labels)
 
         review = list(intake.review) + list(refined.review)
         if quality.score < cfg.quality_threshold:
             review.append(f"low segmentation quality {quality.score:.2f} < {cfg.quality_threshold:.2f} ({quality.describe()})")
-        notes = [w for w in intake.warnings if w not in intake.review] + refined.notes
+        notes = [w for w in intake.warnings if w not in intake.review] + refined.notes + extra_notes
         notes.append(f"{mapped.map_type.value} map from {intake.map_type_source}")
         if intake.view_source:
             notes.append(f"view {mapped.view.value} from {intake.view_source}")
@@ -203,7 +290,7 @@ class Segment(Gadget):
         append_list(meta, mk.WARNINGS, notes)
         mask = mask_image(item, refined.labels, cfg.mask_series_offset)
         add_time(meta, (time.perf_counter() - started) * 1e3)
-        for stage, ms in result.timings_ms.items():
+        for stage, ms in stage_ms.items():
             self.context.record(f"segment.{stage}", float(ms))
         if review:
             log.info("review (%s): %s", where, "; ".join(review))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
 import ismrmrd
 import numpy as np
 import pytest
 from myoseg.gadgets import segment as seg_mod
 from myoseg.gadgets.base import PropertyError, StreamContext, TextMessage, build, run_gadget
-from myoseg.gadgets.segment import Backend, Segment, SegmentConfig
+from myoseg.gadgets.segment import Backend, Segment, SegmentConfig, TtaMode
+from myoseg.models.api import Segmentation, SegmentationInput
 from results_fixtures import (
     FakeSegmenter,
     header_bytes,
@@ -18,7 +23,7 @@ from results_fixtures import (
 )
 
 from myoseg.core import metakeys as mk
-from myoseg.core.types import Label, MapType, View
+from myoseg.core.types import NUM_CLASSES, Label, MapType, View
 
 fake = pytest.fixture(name="fake")(installed_fake_segmenter)
 
@@ -40,10 +45,11 @@ def test_properties_are_typed_and_checked() -> None:
     cfg = SegmentConfig.from_properties({"backend": "ONNXRuntime", "threads": "2", "tta": "false",
                                          "quality_threshold": "0.6", "erode_mm": "1.5", "map_type": "t2",
                                          "view": "4ch", "mask_series_offset": "50", "model": "none"})
-    assert cfg.backend is Backend.ONNXRUNTIME and cfg.threads == 2 and cfg.tta is False
+    assert cfg.backend is Backend.ONNXRUNTIME and cfg.threads == 2 and cfg.tta is TtaMode.OFF
     assert cfg.map_type is MapType.T2 and cfg.view is View.FOUR_CH and cfg.model is None
     for bad in ({"backend": "cuda"}, {"quality_threshold": "1.5"}, {"erode_mm": "-1"}, {"threads": "0"},
-                {"mask_series_offset": "0"}, {"treshold": "1"}):
+                {"mask_series_offset": "0"}, {"treshold": "1"}, {"tta": "sometimes"}, {"tta_below": "1.2"},
+                {"budget_ms": "-1"}, {"budget_ms": "inf"}):
         with pytest.raises(PropertyError):
             SegmentConfig.from_properties(bad)
 
@@ -64,8 +70,8 @@ def test_map_then_mask(fake: FakeSegmenter) -> None:
     assert mask.data.dtype == np.uint16 and mask.meta[mk.ROLE] == mk.ROLE_MASK
     assert mask.meta[mk.SOURCE_SERIES] == 5 and mask.image_series_index == 45
     assert (mask.slice, mask.image_index) == (2, 7)
-    for field in ("position", "read_dir", "phase_dir", "slice_dir", "field_of_view", "matrix_size"):
-        assert tuple(getattr(mask, field)) == tuple(getattr(image, field)), field
+    for attr in ("position", "read_dir", "phase_dir", "slice_dir", "field_of_view", "matrix_size"):
+        assert tuple(getattr(mask, attr)) == tuple(getattr(image, attr)), attr
     np.testing.assert_array_equal(mask.data[0, 0], labels)
 
 
@@ -145,10 +151,20 @@ def test_model_is_loaded_once_per_process(monkeypatch: pytest.MonkeyPatch) -> No
     seg_mod.clear_cache()
 
 
+def test_tta_property_values() -> None:
+    default = SegmentConfig()
+    assert default.tta is TtaMode.AUTO and default.tta_below <= default.quality_threshold and default.budget_ms > 0
+    for raw, want in (("auto", TtaMode.AUTO), ("Always", TtaMode.ALWAYS), ("off", TtaMode.OFF), ("true", TtaMode.ALWAYS),
+                      ("false", TtaMode.OFF)):
+        assert SegmentConfig.from_properties({"tta": raw}).tta is want
+    cfg = SegmentConfig.from_properties({"tta_below": "0.7", "budget_ms": "0"})
+    assert cfg.tta_below == 0.7 and cfg.budget_ms == 0
+
+
 def test_low_tta_agreement_means_review(fake: FakeSegmenter) -> None:
     image = _map(fake)
     fake.tta_labels = [np.zeros_like(phantom_labels())] * 3  # the flipped passes find nothing
-    out = _run([image])
+    out = _run([image], tta="always")
     assert image.meta[mk.STATUS] == mk.STATUS_REVIEW and float(image.meta[mk.QUALITY]) < 0.75
     assert "low segmentation quality" in str(image.meta[mk.REVIEW])
     assert out[1].meta[mk.ROLE] == mk.ROLE_MASK  # still a mask: review is not an error
@@ -188,3 +204,120 @@ def test_the_study_remembers_where_the_lv_is(fake: FakeSegmenter) -> None:
     np.testing.assert_array_equal(out[3].data[0, 0], apex)
     alone = _run([second])  # without the first slice nothing says which ring is the LV: the bigger one wins
     np.testing.assert_array_equal(alone[1].data[0, 0], ring)
+
+
+# --- adaptive TTA and the processing budget ---------------------------------------------------------------
+
+
+@dataclass
+class ProbingFake(FakeSegmenter):
+    """A FakeSegmenter that records each call's tta flag, can blur the one-pass probabilities (an unsure
+    network) and can take its time (a slow backend)."""
+
+    flags: list[bool] = field(default_factory=list)
+    blur_one_pass: float = 0.0  # 0 = one-hot probabilities; 1 = uniform
+    delay_s: dict[bool, float] = field(default_factory=dict)  # per tta flag
+
+    def segment(self, inputs: Sequence[SegmentationInput], tta: bool = False) -> list[Segmentation]:
+        self.flags.append(tta)
+        time.sleep(self.delay_s.get(tta, 0.0))
+        out = super().segment(inputs, tta)
+        if not tta and self.blur_one_pass:
+            for r in out:
+                r.probabilities = (1 - self.blur_one_pass) * r.probabilities + self.blur_one_pass / NUM_CLASSES
+        return out
+
+
+@pytest.fixture(name="probe")
+def _probe() -> Iterator[ProbingFake]:
+    seg_mod.clear_cache()
+    probe = ProbingFake()
+    seg_mod.cache_segmenter(probe)
+    yield probe
+    seg_mod.clear_cache()
+
+
+def test_auto_tta_runs_one_pass_for_a_confident_slice(probe: ProbingFake) -> None:
+    image = _map(probe)
+    out = _run([image])
+    assert probe.flags == [False]
+    assert image.meta[mk.STATUS] == mk.STATUS_OK and image.meta[mk.QUALITY] == 1.0
+    assert "tta=" not in str(image.meta[mk.QUALITY_PARTS]) and out[1].meta[mk.ROLE] == mk.ROLE_MASK
+
+
+def test_auto_tta_checks_a_doubtful_slice_with_the_flip_passes(probe: ProbingFake) -> None:
+    image = _map(probe)
+    probe.blur_one_pass = 0.6  # the one pass is unsure; the flip passes (one-hot, agreeing) are sure
+    _run([image])
+    assert probe.flags == [False, True]
+    assert "tta=1.00" in str(image.meta[mk.QUALITY_PARTS])
+    assert image.meta[mk.STATUS] == mk.STATUS_OK and image.meta[mk.QUALITY] == 1.0  # the check cleared it
+
+
+def test_auto_tta_keeps_a_slice_marked_when_the_flips_disagree(probe: ProbingFake) -> None:
+    image = _map(probe)
+    probe.blur_one_pass = 0.6
+    probe.tta_labels = [np.zeros_like(phantom_labels())] * 3
+    _run([image])
+    assert probe.flags == [False, True] and image.meta[mk.STATUS] == mk.STATUS_REVIEW
+    assert "tta=0.00" in str(image.meta[mk.REVIEW])
+
+
+def test_tta_off_and_bound_zero_never_run_the_flips(probe: ProbingFake) -> None:
+    probe.blur_one_pass = 0.6
+    first, second = _map(probe, slice_=0), _map(probe, slice_=1)
+    _run([first], tta="off")
+    _run([second], tta_below="0")
+    assert probe.flags == [False, False]
+    assert first.meta[mk.STATUS] == mk.STATUS_REVIEW and "confidence=" in str(first.meta[mk.REVIEW])
+
+
+def test_a_map_over_budget_comes_back_marked_and_the_connection_goes_on(probe: ProbingFake) -> None:
+    slow, fast = _map(probe, slice_=0), _map(probe, MapType.T2, slice_=1)
+    slow_data = slow.data.copy()
+    calls = {"n": 0}
+    original = probe.segment
+
+    def first_call_slow(inputs, tta=False):  # noqa: ANN001, ANN202 - a stand-in with the Segmenter signature
+        calls["n"] += 1
+        if calls["n"] == 1:
+            time.sleep(0.6)
+        return original(inputs, tta)
+
+    probe.segment = first_call_slow  # type: ignore[method-assign]
+    started = time.perf_counter()
+    out = _run([slow, fast], budget_ms="150")
+    assert time.perf_counter() - started < 0.55  # the scanner did not wait for the slow call
+    assert [type(o).__name__ for o in out] == ["Image", "TextMessage", "Image", "Image"]
+    assert out[0] is slow and slow.meta[mk.STATUS] == mk.STATUS_ERROR and "budget of 150 ms" in slow.meta[mk.ERROR]
+    np.testing.assert_array_equal(slow.data, slow_data)
+    assert out[1].text.startswith("ERROR myoseg segment") and "budget" in out[1].text
+    assert out[2] is fast and fast.meta[mk.STATUS] == mk.STATUS_OK and out[3].meta[mk.ROLE] == mk.ROLE_MASK
+
+
+def test_a_flip_check_over_budget_keeps_the_one_pass_result(probe: ProbingFake) -> None:
+    image = _map(probe)
+    probe.blur_one_pass = 0.6
+    probe.delay_s = {True: 0.6}
+    started = time.perf_counter()
+    out = _run([image], budget_ms="200")
+    assert time.perf_counter() - started < 0.55
+    assert probe.flags == [False, True] and len(out) == 2 and out[1].meta[mk.ROLE] == mk.ROLE_MASK
+    assert image.meta[mk.STATUS] == mk.STATUS_REVIEW  # the unsure one pass stands, marked as it was
+    assert "flip check" in str(image.meta[mk.WARNINGS]) and "tta=" not in str(image.meta[mk.QUALITY_PARTS])
+
+
+def test_no_budget_calls_the_model_directly(probe: ProbingFake) -> None:
+    import threading
+
+    threads: list[str] = []
+    original = probe.segment
+
+    def spy(inputs, tta=False):  # noqa: ANN001, ANN202
+        threads.append(threading.current_thread().name)
+        return original(inputs, tta)
+
+    probe.segment = spy  # type: ignore[method-assign]
+    _run([_map(probe)], budget_ms="0")
+    _run([_map(probe, slice_=1)])
+    assert threads[0] == threading.current_thread().name and threads[1].startswith("myoseg-budget")
