@@ -26,6 +26,7 @@ log = logging.getLogger("myoseg.models")
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "myoseg_unet.json"
+INT8_MODEL = WEIGHTS_DIR / "myoseg_unet_int8.json"  # optional static int8 QDQ variant (ONNX Runtime / TensorRT)
 # TTA passes: (flip rows, flip cols). Pass 0 is the plain prediction.
 TTA_FLIPS: tuple[tuple[bool, bool], ...] = ((False, False), (False, True), (True, False), (True, True))
 
@@ -63,6 +64,8 @@ def resolve_model(model: str | Path | None = None) -> ModelCard:
     path = Path(model) if model is not None else DEFAULT_MODEL
     if path.is_dir():
         found = sorted(path.glob("*.json"))
+        if len(found) > 1 and (path / DEFAULT_MODEL.name).is_file():
+            found = [path / DEFAULT_MODEL.name]  # e.g. models/weights with its optional int8 variant
         if len(found) != 1:
             raise ModelFileError(f"model folder {path} must hold exactly one sidecar .json, found {len(found)}")
         path = found[0]

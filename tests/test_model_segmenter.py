@@ -104,3 +104,20 @@ def test_resolve_by_onnx_path():
     meta = json.loads(DEFAULT_MODEL.read_text())
     card = resolve_model(DEFAULT_MODEL.parent / meta["onnx"])
     assert card.files.onnx.name == meta["onnx"]
+
+
+def test_int8_variant_agrees_with_fp32():
+    from myoseg.models.segmenter import INT8_MODEL
+
+    card = resolve_model(INT8_MODEL)  # verifies its sha256
+    assert card.files.onnx.stat().st_size < 3e6
+    rng = np.random.default_rng(5)
+    s = ring_slice(rng, shape=(150, 130), spacing_mm=(1.6, 1.6))
+    inp = [SegmentationInput(s.map_ms, s.spacing_mm, MapType.T1)]
+    a = load_segmenter(backend="onnxruntime", threads=1).segment(inp)[0]
+    b = load_segmenter(INT8_MODEL, backend="onnxruntime", threads=1).segment(inp)[0]
+    assert (a.labels == b.labels).mean() > 0.98
+
+
+def test_weights_folder_resolves_to_the_default():
+    assert resolve_model(DEFAULT_MODEL.parent).sidecar == DEFAULT_MODEL

@@ -51,12 +51,15 @@ def main(
         if calib_data is None:
             raise typer.BadParameter("--int8 needs --calib-data DATASET")
         spec, xs = pp.GridSpec(), []
-        for p in list(iter_split(calib_data, "val"))[:64]:
+        for p in list(iter_split(calib_data, "val"))[::3][:48]:
             s = LabelledSlice.load(p)
             x = pp.to_canvas(s.map_ms, s.spacing_mm, s.map_type, spec, canvas=(192, 192)).x
             xs.append(x[None])
         q = ex.quantize_int8(Path(summary["onnx"]), out / f"{name}_int8.onnx", xs)
-        typer.echo(f"int8: {q} (check accuracy with `myoseg evaluate --model` before using it)")
+        ex.write_sidecar(q, None, arch or ex.DEFAULT_ARCH,
+                         {**training, "note": f"static int8 QDQ (per-channel) of {name}.onnx, {len(xs)} val slices"},
+                         name=f"{name}_int8")
+        typer.echo(f"int8: {q} + {q.with_suffix('.json')} (check it: myoseg evaluate --model {q.with_suffix('.json')})")
         del np
     if tensorrt:
         from myoseg.models.segmenter import load_segmenter
