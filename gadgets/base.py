@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar, ParamSpec, TypeVar, get_type_hints
+from typing import Any, ClassVar, ParamSpec, TypeAlias, TypeVar, get_type_hints
 
 import ismrmrd
 
@@ -34,7 +34,7 @@ class TextMessage:
     text: str
 
 
-Item = ismrmrd.Image | ismrmrd.Acquisition | ismrmrd.Waveform | TextMessage
+Item: TypeAlias = ismrmrd.Image | ismrmrd.Acquisition | ismrmrd.Waveform | TextMessage
 
 
 class PropertyError(ValueError):

@@ -98,9 +98,9 @@ def aggregate(rows: list[dict]) -> dict:
         }
         goals = {}
         for key, (text, op, target) in GOALS.items():
-            v = reached[key]
-            ok = bool(np.isfinite(v) and (v > target if op == ">" else v <= target))
-            goals[key] = {"text": text, "target": f"{op} {target}", "value": v, "met": ok}
+            value = reached[key]
+            ok = bool(np.isfinite(value) and (value > target if op == ">" else value <= target))
+            goals[key] = {"text": text, "target": f"{op} {target}", "value": value, "met": ok}
         out[variant] = {"table": table, "bland_altman": ba, "goals": goals, "missed_myocardium": failures}
     return out
 

@@ -36,6 +36,8 @@ def export_onnx(model: UNet, out: Path, opset: int = 18) -> Path:
             model, (x,), dynamo=True, opset_version=opset, input_names=["input"], output_names=["logits"],
             dynamic_shapes={"x": {0: batch, 2: h, 3: w}}, external_data=False,
         )
+    if prog is None:
+        raise RuntimeError("torch.onnx.export returned no program")
     prog.optimize()
     prog.save(str(out), external_data=False)
     for extra in out.parent.glob(out.name + ".data"):

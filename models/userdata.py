@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,9 +55,9 @@ def load_label_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if name.endswith((".nii", ".nii.gz")):
         import nibabel as nib
 
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))  # a Nifti1Image; the stubs say FileBasedImage
         vol = np.asarray(img.dataobj)
-        ras = np.asarray(img.affine, float)
+        ras = np.asarray(img.affine, dtype=np.float64)
         to_lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ ras
         return vol.reshape(vol.shape[:3]) if vol.ndim > 3 else vol, to_lps
     if name.endswith(".nrrd"):
@@ -153,7 +154,7 @@ def read_patient_series(series_dir: Path, mapping: dict[int, int] | None = None)
         for i, f in enumerate(frames):
             rows, cols = f.raw.shape
             lab = _remap(sample_volume(vol, m, f.geometry, rows, cols), mapping)
-            out.append(LabelledSlice(f.values_ms, lab, tuple(f.geometry.spacing_mm), ms.map_type,
+            out.append(LabelledSlice(f.values_ms, lab, (float(f.geometry.spacing_mm[0]), float(f.geometry.spacing_mm[1])), ms.map_type,
                                      _view_for(i, len(frames), series_meta, None, ms.description),
                                      patient, None, f.field_strength_t or 1.5))
     else:
@@ -165,7 +166,7 @@ def read_patient_series(series_dir: Path, mapping: dict[int, int] | None = None)
             lab = rasterise_contours(entry, f.raw.shape)
             view = _view_for(i, len(frames), series_meta, entry if entry.get("view") else
                              ({"view": spec["view"]} if spec.get("view") else None), ms.description)
-            out.append(LabelledSlice(f.values_ms, lab, tuple(f.geometry.spacing_mm), ms.map_type, view,
+            out.append(LabelledSlice(f.values_ms, lab, (float(f.geometry.spacing_mm[0]), float(f.geometry.spacing_mm[1])), ms.map_type, view,
                                      patient, None, f.field_strength_t or 1.5))
     return out
 

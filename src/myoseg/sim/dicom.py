@@ -32,9 +32,9 @@ def first_pixel_position(sim_map: SimMap) -> np.ndarray:
 def map_dataset(sim_map: SimMap, sub: SimSubject):
     import pydicom
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
-    def uid(*parts: object) -> str:
+    def uid(*parts: object) -> UID:
         return generate_uid(entropy_srcs=["myoseg-sim", sub.subject, str(sub.seed), *map(str, parts)])
 
     mt = sim_map.map_type
@@ -42,7 +42,7 @@ def map_dataset(sim_map: SimMap, sub: SimSubject):
     slope = SLOPE[mt]
     pixels = np.clip(np.round(sim_map.map_ms / slope), 0, 65535).astype(np.uint16)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
+    meta.MediaStorageSOPClassUID = UID(MR_IMAGE_STORAGE)
     meta.MediaStorageSOPInstanceUID = uid(mt.value, sim_map.view.value)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = pydicom.Dataset()

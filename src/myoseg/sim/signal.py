@@ -230,6 +230,7 @@ def _fit_chunk(y: np.ndarray, t: np.ndarray, qmat: np.ndarray, steps: int) -> np
             best_y = np.where(better[None, :], yy, best_y)
             best_k = np.where(better, k, best_k)
             best_r = np.where(better, resid, best_r)
+    assert best_y is not None  # the loop above runs three times
     y = best_y.astype(np.float64)
     t1s = _T1STAR_GRID[best_k]
     # linear A, B for the grid T1*
