@@ -321,3 +321,15 @@ def test_no_budget_calls_the_model_directly(probe: ProbingFake) -> None:
     _run([_map(probe)], budget_ms="0")
     _run([_map(probe, slice_=1)])
     assert threads[0] == threading.current_thread().name and threads[1].startswith("myoseg-budget")
+
+
+def test_the_segmenter_argmax_matches_numpy_including_ties() -> None:
+    from myoseg.models.segmenter import _argmax_classes
+
+    rng = np.random.default_rng(3)
+    probabilities = rng.random((NUM_CLASSES, 40, 30)).astype(np.float32)
+    probabilities[:, :5] = 0.25  # four-way ties: the lowest class, as np.argmax
+    probabilities[1:3, 5:10] = 0.9  # two-way ties
+    labels = _argmax_classes(probabilities)
+    assert labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, probabilities.argmax(axis=0))
