@@ -333,3 +333,37 @@ def test_the_segmenter_argmax_matches_numpy_including_ties() -> None:
     labels = _argmax_classes(probabilities)
     assert labels.dtype == np.uint8
     np.testing.assert_array_equal(labels, probabilities.argmax(axis=0))
+
+
+def test_with_the_shipped_model_a_clean_study_costs_one_pass_per_slice() -> None:
+    """tta=auto on real model output: confident slices of a clean simulated study never run the flips."""
+    from myoseg.models.segmenter import DEFAULT_MODEL, load_segmenter
+
+    from myoseg.sim.study import simulate_study
+    from myoseg.stream.connection import parse_header
+
+    if not DEFAULT_MODEL.is_file():
+        pytest.skip("no shipped model in models/weights")
+    real = load_segmenter(backend="onnxruntime", threads=1)
+    flags: list[bool] = []
+
+    class Counting:
+        model_id, backend_name = real.model_id, real.backend_name
+
+        def segment(self, inputs: Sequence[SegmentationInput], tta: bool = False) -> list[Segmentation]:
+            flags.append(tta)
+            return real.segment(inputs, tta)
+
+    seg_mod.clear_cache()
+    seg_mod.cache_segmenter(Counting())
+    try:
+        maps, header_xml, _ = simulate_study(seed=13)
+        gadget = build(Segment, {}, StreamContext(header=parse_header(header_xml)))
+        out = list(run_gadget(gadget, maps))
+    finally:
+        seg_mod.clear_cache()
+    assert flags == [False] * len(maps)
+    for image in maps:
+        assert image.meta[mk.STATUS] == mk.STATUS_OK, image.meta.get(mk.REVIEW)
+        assert float(image.meta[mk.QUALITY]) >= 0.85 and "tta=" not in str(image.meta[mk.QUALITY_PARTS])
+    assert sum(isinstance(o, ismrmrd.Image) and o.meta.get(mk.ROLE) == mk.ROLE_MASK for o in out) == len(maps)
