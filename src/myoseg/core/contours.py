@@ -37,7 +37,7 @@ def region_contour(mask: np.ndarray, smooth_px: float = 1.0, step_px: float = 1.
     mask = np.asarray(mask, dtype=bool)
     if np.count_nonzero(mask) < 3:
         return None
-    up = np.repeat(np.repeat(mask, UPSAMPLE, axis=0), UPSAMPLE, axis=1).astype(np.uint8)
+    up = cv2.resize(mask.astype(np.uint8), None, fx=UPSAMPLE, fy=UPSAMPLE, interpolation=cv2.INTER_NEAREST)
     found, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not found:
         return None

@@ -60,7 +60,7 @@ def render_overlay(
     scale = max(int(scale), 1)
     grey = window_image(values_ms, *window)
     if scale > 1:
-        grey = np.kron(grey, np.ones((scale, scale), np.uint8))
+        grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     canvas = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     thickness = max(1, scale // 2)
     for xy, colour in contours:
