@@ -26,6 +26,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,16 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
 
 
+class _Job:
+    """A connection running in the worker pool; `join` like a thread (used by the drain on stop)."""
+
+    future: Future[None] | None = None
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.future is not None:
+            wait([self.future], timeout=timeout)
+
+
 class MrdServer:
     def __init__(self, settings: ServerSettings | None = None) -> None:
         self.settings = settings or ServerSettings()
@@ -102,7 +113,8 @@ class MrdServer:
         self._stopping = threading.Event()
         self._slots = threading.BoundedSemaphore(self.settings.max_connections)
         self._lock = threading.Lock()
-        self._active: dict[str, tuple[threading.Thread, socket.socket]] = {}
+        self._active: dict[str, tuple[_Job, socket.socket]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=self.settings.max_connections, thread_name_prefix="myoseg-conn")
         self._ids = itertools.count(1)
         self._accept_thread: threading.Thread | None = None
         self.served = 0
@@ -194,6 +206,7 @@ class MrdServer:
                 sock.shutdown(socket.SHUT_RDWR)
         for _, (thread, _) in left:
             thread.join(timeout=2)
+        self._pool.shutdown(wait=False)
         log.info("myoseg serve stopped after %d connection(s)", self.served)
         return len(left)
 
@@ -227,11 +240,12 @@ class MrdServer:
             self._refuse(sock, "ERROR myoseg: server busy, try again")
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        thread = threading.Thread(target=self._run_connection, args=(sock, peer_text, conn_id),
-                                  name=f"myoseg-conn-{conn_id}", daemon=True)
         with self._lock:
-            self._active[conn_id] = (thread, sock)
-        thread.start()
+            # Long-lived worker threads: per-thread set-up (OpenCV fonts ~20 ms, allocator arenas) is paid once
+            # per worker, not on the first slice of every scan. The slot semaphore bounds the pool's queue.
+            job = _Job()
+            self._active[conn_id] = (job, sock)
+            job.future = self._pool.submit(self._run_connection, sock, peer_text, conn_id)
 
     def _refuse(self, sock: socket.socket, text: str) -> None:
         try:
