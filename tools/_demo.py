@@ -14,6 +14,7 @@ from rich.table import Table
 from myoseg.core import metakeys as mk
 from myoseg.core.intake import read_map
 from myoseg.core.mrdio import read_mrd
+from myoseg.core.quality import dice as quality_dice
 from myoseg.core.types import Label
 from myoseg.sim.study import labels_path, write_study
 from myoseg.stream.client import ReplayReport, replay_file
@@ -37,11 +38,6 @@ def _key(image: ismrmrd.Image) -> tuple[int, int]:
     return int(image.slice), int(image.image_index)
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return 2.0 * float(np.logical_and(a, b).sum()) / total if total else 1.0
-
-
 def compare_with_truth(report: ReplayReport, labels_file: Path) -> list[SliceRow]:
     """Per returned map: the reported value next to the value inside the true myocardium, and mask Dice."""
     truth = {(int(im.meta[mk.SOURCE_SERIES]), *_key(im)): im.data[0, 0] for im in read_mrd(labels_file).images}
@@ -60,7 +56,7 @@ def compare_with_truth(report: ReplayReport, labels_file: Path) -> list[SliceRow
             values = intake.map.values_ms[myo]
             reference = float(np.nanmean(values)) if values.size else None
             if key in masks:
-                dice = _dice(masks[key] == Label.MYOCARDIUM, myo)
+                dice = quality_dice(masks[key] == Label.MYOCARDIUM, myo)
         reported = image.meta.get(mk.MEAN_MS)
         rows.append(SliceRow(
             map_type=str(image.meta.get(mk.MAP_TYPE)), view=str(image.meta.get(mk.VIEW, "?")), slice=int(image.slice),
