@@ -139,6 +139,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"{_f(study.get('p50_ms'), 0)} | {_f(study.get('p95_ms'), 0)} | {_f(c['slices_per_s'])} | "
             f"{_f(c['peak_rss_mb'], 0)} | {c['errors']} |")
     for c in report["cases"]:
+        first = c["stages"].get("first_result") if c["case"] == "cold_start" else None
+        if first:
+            lines.append(f"\nCold start, {c['backend']}: new process -> first slice's results p50 "
+                         f"{_f(first.get('p50_ms'), 0)} ms (p95 {_f(first.get('p95_ms'), 0)}), whole scan p50 "
+                         f"{_f(c['per_study'].get('p50_ms'), 0)} ms (p95 {_f(c['per_study'].get('p95_ms'), 0)}).")
+    for c in report["cases"]:
         if c["case"] != "in_process" or not c["stages"]:
             continue
         lines += ["", f"Stages, in process, {c['backend']} (ms per slice; outside the network at p50: "
