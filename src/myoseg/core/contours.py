@@ -8,6 +8,10 @@ Coordinates are (x, y) = (column, row) with (0, 0) the centre of the top-left pi
 
 endo = border of the LV cavity; epi = outer border of myocardium + cavity. In 4Ch the cavity is closed by
 the line across the valve plane, so both are closed polygons in every view.
+
+Speed: the tracing works on the region's bounding box plus a margin (refine.label_box), not on the whole map
+upsampled 4x (16 times its pixels); cv2.findContours' offset puts the points back in image coordinates, so the
+points are the same.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from myoseg.core.refine import label_box
 from myoseg.core.types import Geometry, Label
 
 UPSAMPLE = 4
@@ -37,8 +42,20 @@ def region_contour(mask: np.ndarray, smooth_px: float = 1.0, step_px: float = 1.
     mask = np.asarray(mask, dtype=bool)
     if np.count_nonzero(mask) < 3:
         return None
+    box = label_box(mask, margin=1)
+    if box is None:
+        return None
+    return _traced_contour(mask[box], (box[0].start, box[1].start), smooth_px, step_px, max_points)
+
+
+def _traced_contour(mask: np.ndarray, origin: tuple[int, int], smooth_px: float = 1.0, step_px: float = 1.0,
+                    max_points: int = 400) -> np.ndarray | None:
+    """region_contour of a (cropped) boolean mask whose top-left pixel is `origin` (row, col) in the image."""
+    if np.count_nonzero(mask) < 3:
+        return None
     up = cv2.resize(mask.astype(np.uint8), None, fx=UPSAMPLE, fy=UPSAMPLE, interpolation=cv2.INTER_NEAREST)
-    found, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    found, _ = cv2.findContours(up, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE,
+                                offset=(origin[1] * UPSAMPLE, origin[0] * UPSAMPLE))
     if not found:
         return None
     raw = max(found, key=cv2.contourArea)[:, 0, :].astype(np.float64)
@@ -65,10 +82,16 @@ def resample_closed(points: np.ndarray, step_px: float = 1.0, max_points: int = 
 
 def extract_contours(labels: np.ndarray, smooth_px: float = 1.0) -> Contours:
     labels = np.asarray(labels)
-    cav = labels == Label.LV_CAVITY
-    myo = labels == Label.MYOCARDIUM
+    box = label_box(labels)
+    if box is None:
+        return Contours(endo=None, epi=None)
+    origin = (box[0].start, box[1].start)
+    sub = labels[box]
+    cav = sub == Label.LV_CAVITY
+    myo = sub == Label.MYOCARDIUM
     epi_region = ndi.binary_fill_holes(myo | cav)
-    return Contours(endo=region_contour(cav, smooth_px), epi=region_contour(epi_region, smooth_px) if myo.any() else None)
+    return Contours(endo=_traced_contour(cav, origin, smooth_px),
+                    epi=_traced_contour(epi_region, origin, smooth_px) if myo.any() else None)
 
 
 def to_patient(points_xy: np.ndarray, geometry: Geometry, shape: tuple[int, int]) -> np.ndarray:
