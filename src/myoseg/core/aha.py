@@ -29,11 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from myoseg.core.refine import centre_of_mass, label_box
 from myoseg.core.types import Geometry, Label, View
 
 ANTERIOR_LPS = np.array([0.0, -1.0, 0.0])  # LPS: +y is posterior
 MIN_CONTACT_DEG, MAX_CONTACT_DEG = 40.0, 300.0  # an RV contact arc outside this is not a septum
 SEPTAL_ARC_DEG = (90.0, 150.0)  # the septum's angular width is the contact arc clipped to this
+_CROSS = ndi.generate_binary_structure(2, 1)
 
 
 @dataclass
@@ -68,18 +70,27 @@ def _wrap(angle: np.ndarray | float) -> np.ndarray:
 def septal_frame(labels: np.ndarray, geometry: Geometry) -> tuple[SeptalFrame | None, str]:
     """The septal frame of a short-axis label map, or (None, why not)."""
     labels = np.asarray(labels)
-    myo = labels == Label.MYOCARDIUM
-    rv = labels == Label.RV
+    shape = labels.shape
+    # The morphology runs inside the labels' bounding box (+ margin); positions go back to image coordinates
+    # in integers, so the frame is the one the whole image gives (refine.label_box).
+    box = label_box(labels)
+    if box is None:
+        return None, "no myocardium"
+    origin = (box[0].start, box[1].start)
+    sub = labels[box]
+    myo = sub == Label.MYOCARDIUM
+    rv = sub == Label.RV
     if not myo.any():
         return None, "no myocardium"
     if not rv.any():
         return None, "no RV in the slice: insertion points undefined"
     spacing = geometry.spacing_mm
-    lv = ndi.binary_fill_holes(myo | (labels == Label.LV_CAVITY))
-    centre = tuple(float(c) for c in ndi.center_of_mass(lv))
+    lv = ndi.binary_fill_holes(myo | (sub == Label.LV_CAVITY))
+    centre = centre_of_mass(lv, origin)
     reach = max(1, int(round(2.5 / min(spacing))))  # contact within ~2.5 mm
     contact = myo & ndi.binary_dilation(rv, structure=np.ones((3, 3), bool), iterations=reach)
     rows, cols = np.nonzero(contact)
+    rows, cols = rows + origin[0], cols + origin[1]
     if rows.size < 3:
         return None, "RV does not touch the LV myocardium: insertion points undefined"
     theta = _image_angle(rows, cols, centre, spacing)  # type: ignore[arg-type]
@@ -96,7 +107,6 @@ def septal_frame(labels: np.ndarray, geometry: Geometry) -> tuple[SeptalFrame | 
     bisector = float(_wrap(start + arc / 2))
     p_start = (float(rows[start_i]), float(cols[start_i]))
     p_end = (float(rows[end_i]), float(cols[end_i]))
-    shape = labels.shape
     pts = geometry.pixel_to_patient(np.array([p_start[0], p_end[0]]), np.array([p_start[1], p_end[1]]), shape)
     delta = pts[0] - pts[1]
     along = float(delta @ ANTERIOR_LPS)
@@ -154,5 +164,8 @@ def septal_roi(myo: np.ndarray, frame: SeptalFrame, trim_deg: float = 10.0, min_
     half = frame.septal_arc_deg / 2 - max(trim_deg, 0.0)
     sector = np.zeros(myo.shape, bool)
     sector[rows[np.abs(phi) < half], cols[np.abs(phi) < half]] = True
-    core = sector & ndi.binary_erosion(myo, structure=ndi.generate_binary_structure(2, 1))
+    core = np.zeros(myo.shape, bool)
+    box = label_box(myo, margin=1)
+    if box is not None:  # erosion inside the myocardium's box: zero beyond it either way
+        core[box] = sector[box] & ndi.binary_erosion(myo[box], structure=_CROSS)
     return core if np.count_nonzero(core) >= min_pixels else sector

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from myoseg.core import aha
+from myoseg.core.refine import label_box
 from myoseg.core.types import Geometry, Label, MapType, View
 
 # Plausible myocardial ranges (ms) over field strengths and native/post-contrast. T1: post-contrast MOLLI at
@@ -34,7 +35,8 @@ class RegionStats:
 
     @classmethod
     def of(cls, values_ms: np.ndarray, mask: np.ndarray) -> RegionStats:
-        region = np.asarray(values_ms, dtype=np.float64)[np.asarray(mask, dtype=bool)]
+        # Select, then convert: converting the whole map to float64 first cost more than the statistics.
+        region = np.asarray(values_ms)[np.asarray(mask, dtype=bool)].astype(np.float64, copy=False)
         with np.errstate(invalid="ignore"):
             finite = region[np.isfinite(region) & (region > 0)]  # 0 or less: no fit there (no T1/T2 is <= 0)
         nan = int(region.size - finite.size)
@@ -75,8 +77,13 @@ def quantify_slice(
     min_pixels: int = MIN_PIXELS,
 ) -> SliceValues:
     labels = np.asarray(labels)
+    values_ms = np.asarray(values_ms)
+    if values_ms.shape != labels.shape:
+        raise ValueError(f"quantify: map {values_ms.shape} and labels {labels.shape} differ in shape")
     myo = labels == Label.MYOCARDIUM
-    out = SliceValues(map_type=map_type, view=view, myo=RegionStats.of(values_ms, myo))
+    # Statistics of a region inside the labels' box read the same pixels in the same (raster) order there.
+    box = label_box(labels) or (slice(None), slice(None))
+    out = SliceValues(map_type=map_type, view=view, myo=RegionStats.of(values_ms[box], myo[box]))
     lo, hi = plausible_range(map_type, ranges)
     stats = out.myo
     if stats.pixels < min_pixels:
@@ -103,7 +110,7 @@ def quantify_slice(
     if view in (View.MID, View.SAX):
         mask = aha.septal_roi(myo, frame, trim_deg=septal_trim_deg)
         out.septal_mask = mask
-        out.septal = RegionStats.of(values_ms, mask)
+        out.septal = RegionStats.of(values_ms[box], mask[box])
         if view is View.SAX:
             out.notes.append("septal value from a short-axis slice of unknown level (SCMR: use the mid slice)")
         if out.septal.pixels and not lo <= out.septal.mean <= hi:
@@ -111,8 +118,9 @@ def quantify_slice(
     if view in (View.BASAL, View.MID, View.APICAL):
         seg, numbers = aha.segment_map(myo, frame, view)
         out.aha_segments = numbers
+        seg_box, values_box = seg[box], values_ms[box]
         for number in numbers:
-            s = RegionStats.of(values_ms, seg == number)
+            s = RegionStats.of(values_box, seg_box == number)
             out.aha_ms.append(s.mean)
             out.aha_pixels.append(s.pixels)
     return out
