@@ -21,6 +21,8 @@ def main(
                                                        "onnxruntime only unless --backends is given.")] = False,
     tta: Annotated[bool | None, typer.Option(help="Override the segment gadget's test-time augmentation "
                                                   "(default: the pipeline's setting).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model sidecar .json instead of the shipped default, e.g. "
+                                                   "models/weights/myoseg_unet_int8.json.")] = None,
     seed: Annotated[int, typer.Option(help="Simulator seed of the benchmark study.")] = 11,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
     markdown_path: Annotated[Path | None, typer.Option("--markdown", help="Write the Markdown table here.")] = None,
@@ -46,6 +48,7 @@ def main(
             given - {"onnxruntime", "torch", "tensorrt"}),
         cases=[c.strip() for c in cases.split(",") if c.strip()],
         repeats=3 if quick else repeats, cold_repeats=2 if quick else cold_repeats, seed=seed,
-        overrides={} if tta is None else {"tta": str(tta).lower()}, quick=quick,
+        overrides={**({} if tta is None else {"tta": str(tta).lower()}),
+                   **({} if model is None else {"model": str(Path(model).resolve())})}, quick=quick,
     )
     raise typer.Exit(run_bench(settings, json_path, markdown_path, plot_path))

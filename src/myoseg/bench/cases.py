@@ -279,13 +279,14 @@ def run_cold_start(study: Study, backend: str, repeats: int, overrides: dict[str
     return result
 
 
-def run_batched(study: Study, backend: str, repeats: int, threads: int | None = None) -> CaseResult:
+def run_batched(study: Study, backend: str, repeats: int, threads: int | None = None,
+                model: str | None = None) -> CaseResult:
     """Segmenter only: per-map-type batches of one study vs the same slices one by one."""
     from myoseg.core.intake import read_map
     from myoseg.gadgets.segment import get_segmenter
     from myoseg.models.api import SegmentationInput
 
-    segmenter = get_segmenter(None, backend, threads)
+    segmenter = get_segmenter(model, backend, threads)
     maps = [m for m in (read_map(im).map for im in study.images()) if m is not None]
     groups: dict[str, list[SegmentationInput]] = {}
     for m in maps:
@@ -309,7 +310,7 @@ def run_batched(study: Study, backend: str, repeats: int, threads: int | None = 
     return result
 
 
-def backends_available(requested: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+def backends_available(requested: Iterable[str], model: str | None = None) -> tuple[list[str], dict[str, str]]:
     """Split requested backends into runnable ones and {backend: why not}, by loading each (it is cached)."""
     from myoseg.gadgets.segment import get_segmenter
 
@@ -317,7 +318,7 @@ def backends_available(requested: Iterable[str]) -> tuple[list[str], dict[str, s
     missing: dict[str, str] = {}
     for name in requested:
         try:
-            get_segmenter(None, name, None)
+            get_segmenter(model, name, None)
         except Exception as exc:  # noqa: BLE001 - any reason a backend cannot run is reported, not fatal
             cause = exc.__cause__ or exc
             missing[name] = f"{type(cause).__name__}: {cause}"[:300]

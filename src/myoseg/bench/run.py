@@ -56,13 +56,14 @@ def _run(settings: BenchSettings, json_path: Path | None, markdown_path: Path | 
     console = Console()
     started = time.perf_counter()
     study = bc.Study.simulate(settings.seed)
-    runnable, unavailable = bc.backends_available(settings.backends)
+    model = settings.overrides.get("model")
+    runnable, unavailable = bc.backends_available(settings.backends, model)
     for backend, why in unavailable.items():
         console.print(f"[yellow]{backend}: not available here[/] ({why})", highlight=False)
     if not runnable:
         console.print("[red]no backend can run here[/]")
         return 2
-    model_id = _model_id(runnable[0])
+    model_id = _model_id(runnable[0], model)
     console.print(f"study: {study.slices} slices (T1 + T2; basal, mid, apical, 4ch); backends {runnable}; "
                   f"cases {settings.cases}; {settings.repeats} studies per case")
     results: list[bc.CaseResult] = []
@@ -77,7 +78,7 @@ def _run(settings: BenchSettings, json_path: Path | None, markdown_path: Path | 
                 if case == "in_process":
                     results.append(bc.run_in_process(study, backend, settings.repeats, settings.overrides))
                 elif case == "batched":
-                    results.append(bc.run_batched(study, backend, settings.repeats))
+                    results.append(bc.run_batched(study, backend, settings.repeats, model=model))
                 elif case == "cold_start":
                     results.append(bc.run_cold_start(study, backend, settings.cold_repeats, settings.overrides))
                 elif case == "tcp_warm":
@@ -108,10 +109,10 @@ def _planned_steps(settings: BenchSettings, backends: list[str]) -> list[tuple[s
     return [(case, backend) for case in settings.cases for backend in backends]
 
 
-def _model_id(backend: str) -> str | None:
+def _model_id(backend: str, model: str | None) -> str | None:
     from myoseg.gadgets.segment import get_segmenter
 
     try:
-        return get_segmenter(None, backend, None).model_id
+        return get_segmenter(model, backend, None).model_id
     except Exception:  # noqa: BLE001 - reported per backend already
         return None
