@@ -207,3 +207,41 @@ def test_view_from_geometry() -> None:
     lax = Orientation(tuple(axis), tuple(read), tuple(np.cross(axis, read)))
     result = read_map(_t1(orientation=lax))
     assert result.map.view is View.FOUR_CH and result.view_source == "slice orientation"
+
+
+def test_a_second_read_reuses_the_decoded_values_only_while_the_pixels_are_unchanged() -> None:
+    values = phantom_values(phantom_labels())
+    values[0, :4] = np.nan
+    image = map_image(values, dtype=np.float32)
+    first = read_map(image)
+    again = read_map(image)
+    assert first.map is not None and again.map is not None
+    assert again.map.values_ms is first.map.values_ms  # decoded once
+    assert again.warnings == first.warnings and again.review == first.review and again.nonfinite_pixels == 4
+    with pytest.raises(ValueError, match="read-only"):
+        first.map.values_ms[5, 5] = 0.0  # shared by both reads: nobody may change it in place
+    # The same image object with other pixels, another scale ratio or another map type is decoded afresh.
+    image.data[0, 0, 5, 5] = 12345.0
+    changed = read_map(image)
+    assert changed.map is not None and changed.map.values_ms is not first.map.values_ms
+    assert changed.map.values_ms[5, 5] == pytest.approx(12345.0)
+    as_t2 = read_map(image, map_type=MapType.T2)  # the value checks depend on the map type
+    assert as_t2.map is not None and any("implausible for a T2 map" in r for r in as_t2.review)
+    assert not any("implausible" in r for r in changed.review)
+    image.meta[mk.GT_SCALE_RATIO] = 10
+    rescaled = read_map(image)
+    assert rescaled.map is not None and rescaled.map.values_ms[5, 5] == pytest.approx(1234.5)
+
+
+def test_decoded_values_are_forgotten_with_their_image() -> None:
+    import gc
+
+    from myoseg.core import intake
+
+    image = _t1()
+    assert read_map(image).map is not None
+    key = id(image)
+    assert key in intake._DECODED
+    del image
+    gc.collect()
+    assert key not in intake._DECODED

@@ -9,12 +9,18 @@
 
 `review` lists the findings that make a result need a human look (contradictory meta, implausible
 values for the labelled map type, missing geometry...); `warnings` lists every finding.
+
+Each map is read three times in a chain (segment, quantify, emit). The costly part, pixels -> ms plus the
+whole-image value checks, is remembered per image object for as long as it lives, and reused only when its
+pixel bytes, dtype, scale ratio and map type are exactly those it was computed from (so a changed image is
+decoded afresh). The values array is then shared between the reads and made read-only.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -341,6 +347,74 @@ def check_plausible_map(values_ms: np.ndarray, map_type: MapType, result: Intake
         result.warn(f"values implausibly large (95th percentile {p95:.0f} ms): wrong scale ratio?", review=True)
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """Pixels -> ms and the whole-image value checks of one map, with what they were computed from."""
+
+    raw: bytes
+    dtype: str
+    shape: tuple[int, ...]
+    ratio: float
+    kind: MapType
+    values: np.ndarray | None  # float32 ms, NaN where undefined, read-only; None when unusable (reason)
+    reason: str | None
+    nonfinite_pixels: int
+    findings: tuple[tuple[str, bool], ...]  # (warning, needs review), in the order read_map reports them
+
+
+def _decode(raw: np.ndarray, ratio: float, kind: MapType) -> tuple[np.ndarray | None, str | None, int, list[tuple[str, bool]]]:
+    """(values, reason, non-finite pixels, findings) of a 2D pixel array."""
+    values = np.asarray(raw, dtype=np.float64)  # a converted copy: the original is not touched
+    with np.errstate(invalid="ignore", over="ignore"):
+        values = values / ratio
+    finite = np.isfinite(values)
+    bad = int(values.size - int(np.count_nonzero(finite)))
+    if bad == values.size:
+        return None, "no finite pixel (all NaN/Inf)", 0, []
+    noted = IntakeResult()
+    if bad:
+        values = np.where(finite, values, np.nan)
+        noted.warn(f"{bad} NaN/Inf pixel(s) masked (excluded from all values)")
+        finite_values = values[finite]
+    else:
+        finite_values = values  # every pixel is finite: no copy needed for the range
+    if float(finite_values.max()) == float(finite_values.min()):
+        reason = f"constant image (every finite pixel = {float(finite_values.min()):g})"
+        return None, reason, bad, [(w, w in noted.review) for w in noted.warnings]
+    values32 = values.astype(np.float32)
+    check_plausible_map(values32, kind, noted)
+    return values32, None, bad, [(w, w in noted.review) for w in noted.warnings]
+
+
+# id(image) -> (weak reference to it, what its pixels decoded to). Entries go when the image is collected.
+# Only single dict operations touch it (atomic under the GIL): the warm server's connection threads and the
+# collector's callbacks may use it at any time, and a lock taken inside a callback could deadlock.
+_DECODED: dict[int, tuple[weakref.ref[ismrmrd.Image], _Decoded]] = {}
+
+
+def _forget(key: int) -> None:
+    _DECODED.pop(key, None)
+
+
+def _decoded_values(image: ismrmrd.Image, ratio: float, kind: MapType) -> _Decoded:
+    """The image's decoded values: remembered from an earlier read of the same, unchanged pixels, or new."""
+    pixels = image.data[0, 0]
+    raw = pixels.tobytes()
+    key = id(image)
+    entry = _DECODED.get(key)
+    if entry is not None:
+        ref, known = entry
+        if (ref() is image and known.raw == raw and known.dtype == pixels.dtype.str and known.shape == pixels.shape
+                and known.ratio == ratio and known.kind is kind):
+            return known
+    values, reason, bad, findings = _decode(pixels, ratio, kind)
+    if values is not None:
+        values.flags.writeable = False  # shared by later reads of this image: nobody may change it in place
+    known = _Decoded(raw, pixels.dtype.str, pixels.shape, ratio, kind, values, reason, bad, tuple(findings))
+    _DECODED[key] = (weakref.ref(image, lambda _ref, key=key: _forget(key)), known)
+    return known
+
+
 def read_map(
     image: ismrmrd.Image,
     map_type: MapType | None = None,
@@ -390,24 +464,14 @@ def read_map(
     ratio = read_scale_ratio(meta, result)
     if ratio is None:
         return result
-    raw = np.asarray(image.data[0, 0], dtype=np.float64)  # a converted copy: the original is not touched
-    with np.errstate(invalid="ignore", over="ignore"):
-        values = raw / ratio
-    finite = np.isfinite(values)
-    bad = int(values.size - int(np.count_nonzero(finite)))
-    if bad == values.size:
-        result.reason = "no finite pixel (all NaN/Inf)"
+    decoded = _decoded_values(image, float(ratio), kind)
+    result.nonfinite_pixels = decoded.nonfinite_pixels
+    for message, review in decoded.findings:
+        result.warn(message, review=review)
+    if decoded.values is None:
+        result.reason = decoded.reason
         return result
-    if bad:
-        result.nonfinite_pixels = bad
-        values = np.where(finite, values, np.nan)
-        result.warn(f"{bad} NaN/Inf pixel(s) masked (excluded from all values)")
-    finite_values = values[finite]
-    if float(finite_values.max()) == float(finite_values.min()):
-        result.reason = f"constant image (every finite pixel = {float(finite_values.min()):g})"
-        return result
-    values = values.astype(np.float32)
-    check_plausible_map(values, kind, result)
+    values = decoded.values
 
     geometry = read_geometry(image, result, header)
     chosen_view, view_source = (view, "pipeline property view") if view is not None else view_from_meta(meta)
