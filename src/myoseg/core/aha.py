@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from myoseg.core.refine import centre_of_mass, label_box
+from myoseg.core.refine import centre_of_mass, fill_holes, label_box
 from myoseg.core.types import Geometry, Label, View
 
 ANTERIOR_LPS = np.array([0.0, -1.0, 0.0])  # LPS: +y is posterior
@@ -85,7 +85,7 @@ def septal_frame(labels: np.ndarray, geometry: Geometry) -> tuple[SeptalFrame | 
     if not rv.any():
         return None, "no RV in the slice: insertion points undefined"
     spacing = geometry.spacing_mm
-    lv = ndi.binary_fill_holes(myo | (sub == Label.LV_CAVITY))
+    lv = fill_holes(myo | (sub == Label.LV_CAVITY))
     centre = centre_of_mass(lv, origin)
     reach = max(1, int(round(2.5 / min(spacing))))  # contact within ~2.5 mm
     contact = myo & ndi.binary_dilation(rv, structure=np.ones((3, 3), bool), iterations=reach)

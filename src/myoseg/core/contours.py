@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from myoseg.core.refine import label_box
+from myoseg.core.refine import fill_holes, label_box
 from myoseg.core.types import Geometry, Label
 
 UPSAMPLE = 4
@@ -89,7 +89,7 @@ def extract_contours(labels: np.ndarray, smooth_px: float = 1.0) -> Contours:
     sub = labels[box]
     cav = sub == Label.LV_CAVITY
     myo = sub == Label.MYOCARDIUM
-    epi_region = ndi.binary_fill_holes(myo | cav)
+    epi_region = fill_holes(myo | cav)
     return Contours(endo=_traced_contour(cav, origin, smooth_px),
                     epi=_traced_contour(epi_region, origin, smooth_px) if myo.any() else None)
 
