@@ -7,6 +7,7 @@ acquisitions), stream it, write every returned image (meta intact) to the output
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
 import statistics
@@ -76,7 +77,12 @@ class MrdClient:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+            tls_sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+            try:
+                return self._process_tls(tls_sock, items, header_xml, config_name, config_script, on_item, started)
+            finally:
+                with contextlib.suppress(OSError):
+                    tls_sock.close()
         conn = MrdConnection(sock, limits=self.limits, read_timeout=self.timeout, idle_timeout=self.timeout,
                              connection_id="client")
         result = StreamResult()
@@ -117,6 +123,73 @@ class MrdClient:
             conn.close()
         result.seconds = time.perf_counter() - started
         return result
+
+    def _process_tls(self, sock: ssl.SSLSocket, items: Iterable[Item], header_xml: str | bytes | None,
+                     config_name: str | None, config_script: str | bytes | None, on_item: OnItem | None,
+                     started: float) -> StreamResult:
+        """TLS in ONE thread: an SSL socket must not be read and written from two threads at once (OpenSSL
+        corrupts records: 'bad record mac'). Non-blocking send and receive interleave under select, so a
+        server answering early still cannot deadlock us."""
+        parts = [wire.encode_config_file(config_name) if config_name is not None
+                 else wire.encode_config_script(config_script or b"")]
+        if header_xml is not None:
+            parts.append(wire.encode_header(header_xml))
+        parts += [wire.encode_item(item) for item in items]
+        parts.append(wire.encode_close())
+        outgoing = memoryview(b"".join(parts))
+        sent = 0
+        inbox = bytearray()
+        result = StreamResult()
+        sock.setblocking(False)
+        deadline = time.monotonic() + self.timeout
+        eof = False
+        while not result.closed and not eof:
+            if time.monotonic() > deadline:
+                raise wire.StreamTimeout(f"no answer from {self.host}:{self.port} within {self.timeout:.0f} s")
+            writing = sent < len(outgoing)
+            if not sock.pending():
+                select.select([sock], [sock] if writing else [], [], 0.5)
+            if writing:
+                with contextlib.suppress(ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                    sent += sock.send(outgoing[sent:sent + 65536])
+            try:
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        eof = True
+                        break
+                    inbox += chunk
+                    deadline = time.monotonic() + self.timeout
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                pass
+            except OSError:
+                eof = True
+            inbox = self._take_messages(inbox, result, on_item)
+        if sent < len(outgoing):
+            result.send_error = f"server closed after {sent} of {len(outgoing)} bytes"
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _take_messages(self, inbox: bytearray, result: StreamResult, on_item: OnItem | None) -> bytearray:
+        """Parse the complete messages at the front of `inbox`; return what is left (a partial message)."""
+        reader = wire.BytesReader(bytes(inbox))
+        consumed = 0
+        while reader.remaining and not result.closed:
+            try:
+                message = wire.read_message(reader, self.limits)
+            except wire.StreamClosed:
+                break  # the rest of this message has not arrived yet
+            consumed = len(inbox) - reader.remaining
+            if isinstance(message, wire.Close):
+                result.closed = True
+            elif isinstance(message, ismrmrd.Image | ismrmrd.Acquisition | ismrmrd.Waveform | TextMessage):
+                result.items.append(message)
+                if on_item is not None:
+                    on_item(message)
+            else:
+                raise wire.ProtocolError(f"server sent an unexpected {type(message).__name__}")
+        return inbox[consumed:]
+
 
 
 def client_tls_context(ca: Path | None = None, cert: Path | None = None, key: Path | None = None,
