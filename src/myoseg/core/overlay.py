@@ -8,6 +8,7 @@ RV insertion points cyan. MRD RGB images are uint16 with 0..255 per channel (pyt
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import cv2
@@ -25,20 +26,46 @@ def window_image(values_ms: np.ndarray, centre: float, width: float) -> np.ndarr
     """uint8 grey image of the map in the window; NaN pixels black."""
     width = max(float(width), 1e-6)
     low = centre - width / 2
+    grey = np.subtract(values_ms, low, dtype=np.float64)  # the same operations as one expression, in place
     with np.errstate(invalid="ignore"):
-        grey = np.clip((np.asarray(values_ms, np.float64) - low) / width, 0.0, 1.0) * 255.0
-    return np.nan_to_num(grey, nan=0.0).astype(np.uint8)
+        grey /= width
+        np.clip(grey, 0.0, 1.0, out=grey)
+    grey *= 255.0
+    return np.nan_to_num(grey, copy=False, nan=0.0).astype(np.uint8)
 
 
 def choose_window(values_ms: np.ndarray, map_type: MapType, meta_window_ms: tuple[float, float] | None) -> tuple[float, float]:
-    """The map's own window when it is sane for its values, else a standard one for the map type."""
+    """The map's own window when it is sane for its values (0 < centre < 4 x max(99th percentile of the finite
+    values, 1)), else a standard one for the map type."""
     if meta_window_ms is not None:
         centre, width = meta_window_ms
-        finite = values_ms[np.isfinite(values_ms)]
-        top = float(np.percentile(finite, 99)) if finite.size else 0.0
-        if width > 0 and 0 < centre < 4 * max(top, 1.0):
+        if width > 0 and centre > 0 and _below_four_p99(np.asarray(values_ms), float(centre)):
             return float(centre), float(width)
     return DEFAULT_WINDOW_MS[map_type]
+
+
+def _below_four_p99(values: np.ndarray, centre: float) -> bool:
+    """centre < 4 * max(np.percentile(finite values, 99), 1), mostly without sorting the map.
+
+    The 99th percentile p lies between the sorted finite values s[k] and s[k+1], k = floor(0.99 (n - 1)), so
+    counting the values above centre/4 (exact: a power of two) decides it unless centre/4 falls between
+    s[k-1] and s[k+2]; only then is the percentile computed.
+    """
+    if centre < 4.0:
+        return True  # 4 * max(p, 1) >= 4
+    limit = centre / 4.0
+    finite = np.isfinite(values)
+    n = int(np.count_nonzero(finite))
+    if n == 0:
+        return False  # p taken as 0: 4 * max(0, 1) = 4 <= centre
+    above = int(np.count_nonzero(finite & (values.astype(np.float64, copy=False) > limit)))
+    k = math.floor((n - 1) * 0.99)
+    if above >= n - k + 1:  # s[k-1] > limit: p >= s[k] > limit
+        return True
+    if above <= n - k - 3:  # s[k+2] <= limit: p <= s[k+1] <= limit, and max(p, 1) <= limit
+        return False
+    top = float(np.percentile(values[finite], 99))
+    return centre < 4 * max(top, 1.0)
 
 
 def _to_canvas(points_xy: np.ndarray, scale: int) -> np.ndarray:
