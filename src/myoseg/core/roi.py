@@ -39,8 +39,12 @@ def encode_roi(points_xy: np.ndarray, rgb: Sequence[float] = RED, thickness: flo
     points = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
     if close and len(points) > 1 and not np.array_equal(points[0], points[-1]):
         points = np.vstack([points, points[:1]])
-    head = [*(float(c) for c in rgb), float(thickness), float(style), float(visibility)]
-    return [f"{v:f}" for v in head] + [f"{v:.3f}" for v in points.ravel()]
+    head = [f"{v:f}" for v in (*(float(c) for c in rgb), float(thickness), float(style), float(visibility))]
+    coords = points.ravel().tolist()
+    if not coords:
+        return head
+    # One %-format over all coordinates: the same text as f"{v:.3f}" per value, in half the time.
+    return head + (("%.3f," * len(coords))[:-1] % tuple(coords)).split(",")
 
 
 def decode_roi(value: Sequence[str] | str) -> Roi:
