@@ -81,3 +81,13 @@ def test_emit_properties_checked() -> None:
     for bad in ({"overlay_scale": "8"}, {"overlay_series_offset": "0"}, {"smooth_px": "-1"}):
         with pytest.raises(PropertyError):
             EmitConfig.from_properties(bad)
+
+
+def test_window_check_matches_the_percentile_rule() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        values = rng.normal(rng.uniform(0, 2000), rng.uniform(1, 500), int(rng.integers(1, 300))).astype(np.float32)
+        top = float(np.percentile(values, 99))
+        for centre in (4 * top, np.nextafter(4 * top, np.inf), np.nextafter(4 * top, -np.inf), 4 * top * 1.001, 3.0):
+            expected = (float(centre), 10.0) if 0 < centre < 4 * max(top, 1.0) else DEFAULT_WINDOW_MS[MapType.T1]
+            assert choose_window(values, MapType.T1, (float(centre), 10.0)) == expected

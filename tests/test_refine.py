@@ -143,3 +143,19 @@ def test_a_spurious_ring_away_from_the_rv_is_dropped() -> None:
     assert (stomach == Label.MYOCARDIUM).sum() > (heart == Label.MYOCARDIUM).sum()  # the wrong ring is bigger
     out = refine_labels(labels, View.MID, SPACING)
     np.testing.assert_array_equal(out, heart)
+
+
+def test_fill_holes_and_label_box_match_the_whole_image_computation() -> None:
+    from scipy import ndimage as ndi
+
+    from myoseg.core.refine import centre_of_mass, fill_holes, label_box
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        mask = rng.random(tuple(rng.integers(1, 30, 2))) < rng.uniform(0.2, 0.8)
+        np.testing.assert_array_equal(fill_holes(mask), ndi.binary_fill_holes(mask))
+        if mask.any():
+            box = label_box(mask, margin=1)
+            assert box is not None and mask[box].sum() == mask.sum()
+            assert centre_of_mass(mask[box], (box[0].start, box[1].start)) == tuple(ndi.center_of_mass(mask))
+    assert label_box(np.zeros((5, 5))) is None
