@@ -411,7 +411,11 @@ def _decoded_values(image: ismrmrd.Image, ratio: float, kind: MapType) -> _Decod
     if values is not None:
         values.flags.writeable = False  # shared by later reads of this image: nobody may change it in place
     known = _Decoded(raw, pixels.dtype.str, pixels.shape, ratio, kind, values, reason, bad, tuple(findings))
-    _DECODED[key] = (weakref.ref(image, lambda _ref, key=key: _forget(key)), known)
+
+    def forget(_ref: object, key: int = key) -> None:
+        _forget(key)
+
+    _DECODED[key] = (weakref.ref(image, forget), known)
     return known
 
 
