@@ -109,15 +109,9 @@ class MrdClient:
                     message = conn.read_message()
                 except wire.StreamClosed:
                     break  # the server went away without CLOSE: keep what came back (result.closed is False)
-                if isinstance(message, wire.Close):
-                    result.closed = True
+                _collect(message, result, on_item)
+                if result.closed:
                     break
-                if isinstance(message, ismrmrd.Image | ismrmrd.Acquisition | ismrmrd.Waveform | TextMessage):
-                    result.items.append(message)
-                    if on_item is not None:
-                        on_item(message)
-                else:
-                    raise wire.ProtocolError(f"server sent an unexpected {type(message).__name__}")
         finally:
             sender.join(timeout=self.timeout)
             conn.close()
@@ -180,14 +174,7 @@ class MrdClient:
             except wire.StreamClosed:
                 break  # the rest of this message has not arrived yet
             consumed = len(inbox) - reader.remaining
-            if isinstance(message, wire.Close):
-                result.closed = True
-            elif isinstance(message, ismrmrd.Image | ismrmrd.Acquisition | ismrmrd.Waveform | TextMessage):
-                result.items.append(message)
-                if on_item is not None:
-                    on_item(message)
-            else:
-                raise wire.ProtocolError(f"server sent an unexpected {type(message).__name__}")
+            _collect(message, result, on_item)
         return inbox[consumed:]
 
 
@@ -200,6 +187,18 @@ def client_tls_context(ca: Path | None = None, cert: Path | None = None, key: Pa
     if cert is not None:
         context.load_cert_chain(str(cert), str(key) if key else None)
     return context
+
+
+def _collect(message: wire.Message, result: StreamResult, on_item: OnItem | None) -> None:
+    """One message from the server into the result: CLOSE ends it, items are kept, anything else is an error."""
+    if isinstance(message, wire.Close):
+        result.closed = True
+    elif isinstance(message, ismrmrd.Image | ismrmrd.Acquisition | ismrmrd.Waveform | TextMessage):
+        result.items.append(message)
+        if on_item is not None:
+            on_item(message)
+    else:
+        raise wire.ProtocolError(f"server sent an unexpected {type(message).__name__}")
 
 
 def run_in_process(items: Iterable[Item], spec: PipelineSpec, header_xml: str | bytes | None = None,
